@@ -1,0 +1,42 @@
+"""The exception hierarchy: every error the package raises on purpose is a ChemNoetherError.
+
+Messages name the offending input (the SMILES, the file, the frame, the key) and what to do.
+"""
+
+from __future__ import annotations
+
+
+class ChemNoetherError(Exception):
+    """Base class of every error raised by chemnoether on purpose."""
+
+
+class InvalidMoleculeError(ChemNoetherError, ValueError):
+    """A molecule could not be parsed, sanitised or featurised."""
+
+
+class UnsupportedElementError(InvalidMoleculeError):
+    """An element outside the featurizer's vocabulary (or refused by option, e.g. metals)."""
+
+
+class MissingConformerError(InvalidMoleculeError):
+    """3D positions were required but the molecule has no conformer and embedding was not asked."""
+
+
+class EmbeddingError(InvalidMoleculeError):
+    """RDKit's ETKDG could not embed a conformer."""
+
+
+class InvalidStructureError(ChemNoetherError, ValueError):
+    """An atomic structure (ASE Atoms) is unusable: no atoms, NaN coordinates, isolated atoms..."""
+
+
+class GraphFormatError(ChemNoetherError, ValueError):
+    """A graph lacks a key, or a key has the wrong shape, for the operation asked."""
+
+
+class TrajectoryFormatError(ChemNoetherError, ValueError):
+    """A trajectory file is missing a field, has inconsistent shapes, or an unknown layout."""
+
+
+class ConfigError(ChemNoetherError, ValueError):
+    """A recipe or command-line option is invalid."""

@@ -1,0 +1,67 @@
+"""`import dgl` works on this torch through chemnoether's one import fix, in workers too."""
+
+import multiprocessing
+import subprocess
+import sys
+
+import pytest
+
+import chemnoether
+from chemnoether import _dgl_compat
+from chemnoether.featurize import smiles_to_graph
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_placeholder_registered_exactly_when_library_missing():
+    import dgl  # noqa: F401
+
+    registered = getattr(sys.modules["dgl.graphbolt"], _dgl_compat.PLACEHOLDER_ATTR, False)
+    assert registered == _dgl_compat.graphbolt_needs_placeholder()
+
+
+@pytest.mark.skipif(not _dgl_compat.graphbolt_needs_placeholder(), reason="DGL ships graphbolt for this torch")
+def test_plain_import_fails_without_the_fix():
+    # the reason the fix exists: if this starts passing, DGL fixed itself and the fix can go
+    result = _run("import dgl")
+    assert result.returncode != 0
+    assert "graphbolt" in result.stderr or "torchdata" in result.stderr
+
+
+def test_import_chemnoether_first_makes_dgl_work_in_a_fresh_interpreter():
+    result = _run(
+        "import chemnoether, dgl, torch\n"
+        "from dgl.nn import EGNNConv\n"
+        "from dgl.dataloading import GraphDataLoader\n"
+        "g = dgl.graph((torch.tensor([0, 1]), torch.tensor([1, 2])))\n"
+        "print(dgl.batch([g, g]).num_edges())"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "4"
+
+
+def test_explanation_logged_once_on_first_use():
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO)\n"
+        "import chemnoether, importlib; importlib.reload(chemnoether)\n"
+        "import dgl"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    expected = 1 if _dgl_compat.graphbolt_needs_placeholder() else 0
+    assert result.stderr.count("registered an empty dgl.graphbolt") == expected
+
+
+def test_spawned_worker_featurizes():
+    # spawn starts a fresh interpreter: unpickling the task imports chemnoether before dgl
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        graph = pool.apply(smiles_to_graph, ("c1ccccc1O",))
+    assert graph.num_nodes("atom") == 7
+    assert graph.num_nodes("ring") == 1
+
+
+def test_version_is_exposed():
+    assert chemnoether.__version__.count(".") == 2
