@@ -14,7 +14,11 @@ class InvalidMoleculeError(ChemNoetherError, ValueError):
     """A molecule could not be parsed, sanitised or featurised."""
 
 
-class UnsupportedElementError(InvalidMoleculeError):
+class InvalidStructureError(ChemNoetherError, ValueError):
+    """An atomic structure (ASE Atoms) is unusable: no atoms, NaN coordinates, isolated atoms..."""
+
+
+class UnsupportedElementError(InvalidMoleculeError, InvalidStructureError):
     """An element outside the featurizer's vocabulary (or refused by option, e.g. metals)."""
 
 
@@ -26,10 +30,6 @@ class EmbeddingError(InvalidMoleculeError):
     """RDKit's ETKDG could not embed a conformer."""
 
 
-class InvalidStructureError(ChemNoetherError, ValueError):
-    """An atomic structure (ASE Atoms) is unusable: no atoms, NaN coordinates, isolated atoms..."""
-
-
 class GraphFormatError(ChemNoetherError, ValueError):
     """A graph lacks a key, or a key has the wrong shape, for the operation asked."""
 
@@ -39,4 +39,4 @@ class TrajectoryFormatError(ChemNoetherError, ValueError):
 
 
 class ConfigError(ChemNoetherError, ValueError):
-    """A recipe or command-line option is invalid."""
+    """An option is invalid: a function's keyword, a recipe entry or a command-line flag."""

@@ -1,0 +1,108 @@
+"""The ``chemnoether`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from chemnoether.errors import ChemNoetherError
+
+
+def _read_table(path: Path, column: str):
+    import pandas as pd  # noqa: PLC0415 - keep `chemnoether --help` fast
+
+    if not path.exists():
+        raise ChemNoetherError(f"input file {path} does not exist")
+    if path.suffix == ".smi":
+        # RDKit's .smi layout: SMILES, then an optional name, whitespace separated, no header
+        rows = [line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip()]
+        return pd.DataFrame({column: [r[0] for r in rows], "name": [r[1].strip() if len(r) > 1 else "" for r in rows]})
+    table = pd.read_csv(path, dtype={column: "string"}, keep_default_na=False)
+    if column not in table.columns:
+        raise ChemNoetherError(
+            f"{path} has no column {column!r}; its columns are {list(table.columns)}: pass --smiles-column"
+        )
+    table[column] = table[column].astype(object)
+    return table
+
+
+def _featurize_command(args: argparse.Namespace) -> int:
+    from chemnoether.featurize.batch import featurize_dataframe  # noqa: PLC0415
+    from chemnoether.featurize.io import save_graphs, status_path  # noqa: PLC0415
+
+    table = _read_table(Path(args.input), args.smiles_column)
+    subgraphs = () if args.subgraphs == "none" else tuple(s for s in args.subgraphs.split(",") if s)
+    start = time.perf_counter()
+    result = featurize_dataframe(
+        table,
+        args.smiles_column,
+        n_jobs=args.jobs,
+        chunk_size=args.chunk_size,
+        progress=not args.quiet,
+        explicit_hydrogens=args.explicit_hydrogens,
+        positions=args.positions,
+        seed=args.seed,
+        cutoff=args.cutoff,
+        rings=not args.no_rings,
+        subgraphs=subgraphs,
+        unknown_elements=args.unknown_elements,
+        metals=args.metals,
+        fragments=args.fragments,
+    )
+    elapsed = time.perf_counter() - start
+    out = save_graphs(args.output, result)
+    n, failed = len(result.status), result.num_failed
+    print(f"featurised {n - failed} of {n} rows in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.0f} rows/s)")
+    print(f"graphs: {out}\nstatus: {status_path(out)}")
+    if failed:
+        counts = result.failures()["error_type"].value_counts()
+        print(f"{failed} rows failed: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for message in result.failures()["error"].head(5):
+            print(f"  {message}")
+    return 1 if (failed and args.strict) or failed == n else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chemnoether", description="Graph neural networks for chemistry on DGL.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    feat = commands.add_parser(
+        "featurize",
+        help="SMILES in a CSV (or .smi) file to DGL graphs plus a per-row status table",
+        description="Featurise every row; the status table beside the output says which rows failed and why.",
+    )
+    feat.add_argument("input", help="CSV file with a SMILES column, or an RDKit .smi file")
+    feat.add_argument("--smiles-column", default="smiles", help="column holding the SMILES (default: smiles)")
+    feat.add_argument("-o", "--output", required=True, help="graph file to write; the status goes to OUTPUT.status.csv")
+    feat.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    feat.add_argument("--chunk-size", type=int, default=512, help="molecules featurised together")
+    feat.add_argument("--explicit-hydrogens", action="store_true", help="hydrogens as nodes")
+    feat.add_argument("--positions", choices=["conformer", "embed"], default=None, help="3D positions (embed: ETKDG)")
+    feat.add_argument("--seed", type=int, default=0, help="seed of the ETKDG embedding")
+    feat.add_argument("--cutoff", type=float, default=None, help="radius graph cutoff in Å (needs --positions)")
+    feat.add_argument("--no-rings", action="store_true", help="leave out ring nodes")
+    feat.add_argument(
+        "--subgraphs", default="functional_groups,brics", help="comma list of functional_groups, brics; or none"
+    )
+    feat.add_argument("--unknown-elements", choices=["error", "other"], default="error")
+    feat.add_argument("--metals", choices=["keep", "error"], default="keep")
+    feat.add_argument("--fragments", choices=["keep", "largest", "error"], default="keep")
+    feat.add_argument("--strict", action="store_true", help="exit with status 1 if any row failed")
+    feat.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    feat.set_defaults(run=_featurize_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ChemNoetherError as err:
+        print(f"chemnoether {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
