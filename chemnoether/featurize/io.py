@@ -16,6 +16,7 @@ from pathlib import Path
 import dgl
 import numpy as np
 import pandas as pd
+import torch
 
 from chemnoether import keys
 from chemnoether.errors import GraphFormatError
@@ -24,6 +25,7 @@ from chemnoether.featurize.batch import FeaturizeResult
 
 _NODE_LABEL = "num_nodes:"
 _EDGE_LABEL = "num_edges:"
+_EMPTY_LABEL = "no_graphs"
 
 
 def status_path(path: str | os.PathLike) -> Path:
@@ -55,7 +57,9 @@ def save_graphs(path: str | os.PathLike, result: FeaturizeResult) -> Path:
         # the batch counts travel as labels: DGL's file format does not keep them
         _atomic_write(path, lambda tmp: dgl.save_graphs(tmp, [graph], labels))
     else:
-        _atomic_write(path, lambda tmp: dgl.save_graphs(tmp, [], {}))
+        # DGL cannot write an empty list: a placeholder graph flagged as "no graphs" stands in
+        placeholder = dgl.graph(([], []))
+        _atomic_write(path, lambda tmp: dgl.save_graphs(tmp, [placeholder], {_EMPTY_LABEL: torch.ones(1)}))
     _atomic_write(status_path(path), lambda tmp: result.status.to_csv(tmp, index=False))
     return path
 
@@ -71,7 +75,7 @@ def load_graphs(path: str | os.PathLike) -> FeaturizeResult:
     status["error"] = status["error"].replace("", None)
     graphs, labels = dgl.load_graphs(str(path))
     n_ok = int(status["ok"].sum())
-    if not graphs:
+    if _EMPTY_LABEL in labels:
         if n_ok:
             raise GraphFormatError(f"{path} holds no graphs but its status table lists {n_ok} featurised rows")
         return FeaturizeResult(status=status, batch=None)

@@ -82,15 +82,15 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     return mol
 
 
-def _element_query(numbers) -> Chem.Mol:
-    """A SMARTS atom query matching any atom whose element is in ``numbers``."""
-    return Chem.MolFromSmarts("[" + ",".join(f"#{z}" for z in sorted(numbers)) + "]")
-
-
 # Substructure queries answer "is any atom outside the vocabulary / a metal?" in C++; the slow
-# per-atom listing below runs only for the molecules that do have one.
-_UNKNOWN_QUERY = _element_query(set(range(0, 119)) - _KNOWN_Z)
-_METAL_QUERY = _element_query(METAL_Z)
+# per-atom listing below runs only for the molecules that do have one. The vocabulary query is a
+# conjunction of negations with the commonest elements first, so a carbon fails it at the third
+# test instead of after a hundred alternatives.
+_COMMON_FIRST = (6, 8, 7, 1, 16, 17, 9, 35, 15, 53)
+_UNKNOWN_QUERY = Chem.MolFromSmarts(
+    "[" + ";".join(f"!#{z}" for z in _COMMON_FIRST + tuple(sorted(_KNOWN_Z - set(_COMMON_FIRST)))) + "]"
+)
+_METAL_QUERY = Chem.MolFromSmarts("[" + ",".join(f"#{z}" for z in sorted(METAL_Z)) + "]")
 
 
 def _check_atoms(mol: Chem.Mol, unknown_elements: str, metals: str) -> None:

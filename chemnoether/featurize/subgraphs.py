@@ -75,7 +75,8 @@ def ring_list(mol: Chem.Mol) -> tuple[tuple[int, ...], ...]:
     """Atom rings of the symmetrized SSSR, from the ring info sanitisation stores (else computed)."""
     info = mol.GetRingInfo()
     try:
-        return info.AtomRings()
+        # NumRings first: AtomRings() builds tuples even when there is nothing to return
+        return info.AtomRings() if info.NumRings() else ()
     except RuntimeError:  # ring info not initialised: the molecule was never sanitised
         Chem.GetSymmSSSR(mol)
         return mol.GetRingInfo().AtomRings()
@@ -90,7 +91,10 @@ def ring_incidence(rings: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarr
 
 def aromatic_rings(mol: Chem.Mol, bond_aromatic: Sequence[bool], offset: int = 0) -> list[bool]:
     """Per ring of ``ring_list(mol)``: every bond ``b`` of the ring has ``bond_aromatic[offset + b]``."""
-    return [all(bond_aromatic[offset + b] for b in ring) for ring in mol.GetRingInfo().BondRings()]
+    info = mol.GetRingInfo()
+    if not info.NumRings():
+        return []
+    return [all(bond_aromatic[offset + b] for b in ring) for ring in info.BondRings()]
 
 
 def functional_group_matches(mol: Chem.Mol) -> list[tuple[int, tuple[int, ...]]]:
