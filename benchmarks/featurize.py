@@ -4,7 +4,7 @@ Peer: DGL-LifeSci's ``smiles_to_bigraph`` with ``CanonicalAtomFeaturizer`` (74 c
 ``CanonicalBondFeaturizer`` (12), the tool pipelines use today. Ours: ``featurize_smiles`` on one
 process, then ``batched()`` (graphs ready for a model or for ``save_graphs``), in three settings:
 
-* ``atoms+bonds+rings``: the comparable setting (85 atom and 15 bond columns, plus ring nodes);
+* ``atoms+bonds+rings``: the comparable setting (86 atom and 15 bond columns, plus ring nodes);
 * ``+functional groups``: and the SMARTS catalogue's subgraph nodes;
 * ``default``: and BRICS fragments (what ``smiles_to_graph`` does by default).
 

@@ -18,11 +18,20 @@ import torch
 from ase import Atoms, units
 
 from chemnoether import keys
-from chemnoether.errors import ConfigError, InvalidStructureError, UnsupportedElementError
+from chemnoether.errors import (
+    ConfigError,
+    InvalidStructureError,
+    UnsupportedElementError,
+)
 from chemnoether.featurize._build import GraphParts, build_graph
 from chemnoether.featurize._perceive_bonds import molecule_from_geometry
 from chemnoether.featurize.features import ELEMENT_Z, ELEMENTS
-from chemnoether.featurize.neighbors import checked_cutoff, index_listing, non_finite_rows, radius_edges
+from chemnoether.featurize.neighbors import (
+    checked_cutoff,
+    index_listing,
+    non_finite_rows,
+    radius_edges,
+)
 from chemnoether.featurize.rdkit_graph import molecule_parts
 from chemnoether.featurize.subgraphs import SUBGRAPH_KINDS
 

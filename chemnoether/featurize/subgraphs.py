@@ -38,6 +38,8 @@ class FunctionalGroup:
 def _parse_needs(text: str) -> tuple[frozenset[int], tuple[frozenset[int], ...]]:
     table = Chem.GetPeriodicTable()
     must, any_of = set(), []
+    if text == "-":
+        return frozenset(), ()
     for part in text.split(";"):
         symbols = part.split("|")
         numbers = frozenset(table.GetAtomicNumber(s) for s in symbols)
