@@ -65,7 +65,7 @@ NEXT_VEL: Final[str] = "next_vel"
 # --- bond edge data ------------------------------------------------------------------------
 # (E, F_bond) float32 | concatenated bond features; widths in featurize.bond_feature_widths()
 EDGE_ATTRS: Final[str] = "edge_attrs"
-# (E,) float32 | bond order as RDKit GetBondTypeAsDouble: 1, 1.5 (aromatic), 2, 3 (dative 1)
+# (E,) float32 | bond order as RDKit GetBondTypeAsDouble: 1, 1.5 (aromatic), 2, 3 (dative 1, exotic types 0)
 BOND_ORDER: Final[str] = "bond_order"
 
 # --- near edge data (also computed on demand for bond edges) -------------------------------

@@ -51,6 +51,30 @@ class GraphParts:
     subgraph_data: dict[str, Array] = field(default_factory=dict)
     system_data: dict[str, Array] = field(default_factory=dict)
 
+    def copy(self) -> GraphParts:
+        """A deep copy: graphs built from it share no memory with this one."""
+        def arrays(d):
+            return {k: _copy(v) for k, v in d.items()}
+
+        def pair(p):
+            return None if p is None else (_copy(p[0]), _copy(p[1]))
+
+        return GraphParts(
+            num_atoms=self.num_atoms,
+            bonds=pair(self.bonds),
+            near=pair(self.near),
+            ring_incidence=pair(self.ring_incidence),
+            num_rings=self.num_rings,
+            subgraph_incidence=pair(self.subgraph_incidence),
+            num_subgraphs=self.num_subgraphs,
+            atom_data=arrays(self.atom_data),
+            bond_data=arrays(self.bond_data),
+            near_data=arrays(self.near_data),
+            ring_data=arrays(self.ring_data),
+            subgraph_data=arrays(self.subgraph_data),
+            system_data=arrays(self.system_data),
+        )
+
     def num_nodes(self) -> dict[str, int]:
         return {keys.ATOM: self.num_atoms, keys.RING: self.num_rings, keys.SUBGRAPH: self.num_subgraphs, keys.SYSTEM: 1}
 
@@ -68,6 +92,10 @@ class GraphParts:
 
     def edge_data(self) -> dict[tuple[str, str, str], dict[str, Array]]:
         return {keys.BOND: self.bond_data, keys.NEAR: self.near_data, keys.IN_RING: {}, keys.IN_SUBGRAPH: {}}
+
+
+def _copy(value: Array) -> Array:
+    return value.clone() if isinstance(value, torch.Tensor) else np.array(value, copy=True)
 
 
 def _tensor(value: Array) -> torch.Tensor:
@@ -232,6 +260,16 @@ class BatchParts:
             relations=relations,
             node_data={t: _concat_data([b.node_data[t] for b in batches], f"{t} node") for t in keys.NODE_TYPES},
             edge_data={e: _concat_data([b.edge_data[e] for b in batches], f"{e[1]} edge") for e in keys.EDGE_TYPES},
+        )
+
+    def copy(self) -> BatchParts:
+        """A deep copy: graphs built from it share no memory with this one."""
+        return BatchParts(
+            node_counts={t: c.copy() for t, c in self.node_counts.items()},
+            edge_counts={e: c.copy() for e, c in self.edge_counts.items()},
+            relations={e: (_copy(s), _copy(d)) for e, (s, d) in self.relations.items()},
+            node_data={t: {k: _copy(v) for k, v in d.items()} for t, d in self.node_data.items()},
+            edge_data={e: {k: _copy(v) for k, v in d.items()} for e, d in self.edge_data.items()},
         )
 
     def graph_parts(self, g: int) -> GraphParts:

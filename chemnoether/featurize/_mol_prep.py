@@ -5,7 +5,7 @@ Every refusal is a ``chemnoether.errors`` exception that names the molecule and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -187,7 +187,10 @@ class MolOptions:
     dtype: torch.dtype = torch.float32
 
     def __post_init__(self):
-        object.__setattr__(self, "subgraphs", tuple(self.subgraphs or ()))
+        subgraphs = (self.subgraphs,) if isinstance(self.subgraphs, str) else tuple(self.subgraphs or ())
+        object.__setattr__(self, "subgraphs", subgraphs)
+        if self.cutoff is not None and not (isinstance(self.cutoff, int | float) and 0 < self.cutoff < float("inf")):
+            raise ConfigError(f"cutoff={self.cutoff!r} must be a positive, finite distance in Å")
         _check_option("positions", self.positions, POSITION_MODES)
         _check_option("unknown_elements", self.unknown_elements, ("error", "other"))
         _check_option("metals", self.metals, ("keep", "error"))
@@ -216,8 +219,11 @@ def prepare_mol(mol: Chem.Mol, options: MolOptions) -> tuple[Chem.Mol, np.ndarra
         )
     if not isinstance(mol, Chem.Mol):
         raise InvalidMoleculeError(f"expected an rdkit.Chem.Mol, got {type(mol).__name__}")
-    _check_atoms(mol, options.unknown_elements, options.metals)
+    if mol.GetNumAtoms() == 0:
+        raise InvalidMoleculeError(f"molecule {describe(mol)} has no atoms")
+    # fragments first: a counter-ion that fragments='largest' drops must not refuse the molecule
     mol = _select_fragments(mol, options.fragments)
+    _check_atoms(mol, options.unknown_elements, options.metals)
     conformer_id = options.conformer_id
     if options.positions == "embed":
         mol = _embed(mol, options.seed)
@@ -241,3 +247,13 @@ def _check_option(name: str, value, allowed: tuple) -> None:
 def float_dtype_of(options: MolOptions) -> type:
     """The numpy float type matching ``options.dtype``."""
     return _NUMPY_FLOAT[options.dtype]
+
+
+def mol_options(options: dict) -> MolOptions:
+    """``MolOptions(**options)``, with a misspelt keyword reported as a ``ConfigError``."""
+    try:
+        return MolOptions(**options)
+    except TypeError as err:
+        valid = sorted(f.name for f in fields(MolOptions))
+        unknown = sorted(set(options) - set(valid))
+        raise ConfigError(f"unknown featurizer options {unknown}; valid options are {valid}") from err

@@ -17,13 +17,13 @@ from functools import cached_property
 import dgl
 import numpy as np
 import pandas as pd
-from rdkit import rdBase
+from rdkit import Chem, rdBase
 from tqdm.auto import tqdm
 
-from chemnoether.errors import ChemNoetherError
+from chemnoether.errors import ChemNoetherError, ConfigError
 from chemnoether.featurize._build import BatchParts, build_batched_graph, build_graph
 from chemnoether.featurize.rdkit_graph import (
-    MolOptions,
+    mol_options,
     mols_to_batch,
     parse_smiles,
     prepare_mol,
@@ -57,14 +57,15 @@ class FeaturizeResult:
         """One graph per input row; ``None`` where the row failed (see ``status``)."""
         out: list[dgl.DGLGraph | None] = [None] * len(self.status)
         for g, row in enumerate(np.flatnonzero(self.ok)):
-            out[row] = build_graph(self.batch.graph_parts(g))
+            out[row] = build_graph(self.batch.graph_parts(g).copy())
         return out
 
     def batched(self) -> dgl.DGLGraph:
         """The featurised rows as one batched graph, in input order (failed rows skipped)."""
         if self.batch is None:
             raise ChemNoetherError(f"no row featurised; reasons: {self.failures()['error'].head(5).tolist()}")
-        return build_batched_graph(self.batch)
+        # a copy: in-place edits of the graph must not reach this result's later graphs
+        return build_batched_graph(self.batch.copy())
 
     def failures(self) -> pd.DataFrame:
         """Status rows of the inputs that failed, with their reasons."""
@@ -86,7 +87,7 @@ def _gc_paused():
 
 def _featurize_chunk(items: Sequence, start: int, kind: str, options: dict):
     """The chunk's featurised rows as one ``BatchParts`` (None if none), and an error (or None) per item."""
-    opts = MolOptions(**options)
+    opts = mol_options(options)
     prepared, errors = [], []
     with _gc_paused(), rdBase.BlockLogs():
         for offset, item in enumerate(items):
@@ -176,31 +177,41 @@ def featurize_smiles(
     smiles: Iterable[str], *, n_jobs: int = 1, chunk_size: int = 512, progress: bool = False, **options
 ) -> FeaturizeResult:
     """Featurise SMILES strings; options as for ``mol_to_graph``. ``n_jobs`` > 1 uses processes."""
-    MolOptions(**options)  # a bad option fails here, once, not as an error on every row
-    return _featurize(smiles, "smiles", _check_jobs(n_jobs), chunk_size, progress, options)
+    mol_options(options)  # a bad option fails here, once, not as an error on every row
+    return _featurize(_check_items(smiles, "SMILES strings"), "smiles", _check_jobs(n_jobs), chunk_size, progress, options)
 
 
 def featurize_mols(mols: Iterable, *, n_jobs: int = 1, chunk_size: int = 512, progress: bool = False, **options) -> FeaturizeResult:
     """Featurise RDKit molecules (``None`` entries become failed rows); options as ``mol_to_graph``."""
-    MolOptions(**options)
-    return _featurize(mols, "mol", _check_jobs(n_jobs), chunk_size, progress, options)
+    mol_options(options)
+    return _featurize(_check_items(mols, "RDKit molecules"), "mol", _check_jobs(n_jobs), chunk_size, progress, options)
 
 
 def featurize_dataframe(df: pd.DataFrame, column: str, **kwargs) -> FeaturizeResult:
     """Featurise ``df[column]`` (SMILES strings or RDKit molecules); the status keeps ``df``'s index."""
     if column not in df.columns:
         raise KeyError(f"column {column!r} is not in the DataFrame; its columns are {list(df.columns)}")
-    values = df[column].tolist()
-    is_smiles = all(v is None or isinstance(v, str) or (isinstance(v, float) and np.isnan(v)) for v in values)
-    values = [None if isinstance(v, float) and np.isnan(v) else v for v in values]
+    # missing cells (None, NaN, pd.NA) become None: failed rows saying "SMILES is None"
+    values = [None if _is_missing(v) else v for v in df[column].tolist()]
+    is_smiles = all(v is None or isinstance(v, str) for v in values)
     result = featurize_smiles(values, **kwargs) if is_smiles else featurize_mols(values, **kwargs)
     result.status.insert(1, "index", df.index.to_numpy())
     return result
+
+
+def _is_missing(value) -> bool:
+    return value is None or (not isinstance(value, str | Chem.Mol) and bool(pd.isna(value)))
 
 
 def _check_jobs(n_jobs: int) -> int:
     if n_jobs == -1:
         return os.cpu_count() or 1
     if not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
+        raise ConfigError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
     return n_jobs
+
+
+def _check_items(items, what: str) -> list:
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise ConfigError(f"pass a list (or other iterable) of {what}, not {type(items).__name__} {items!r:.60}")
+    return list(items)

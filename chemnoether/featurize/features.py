@@ -125,22 +125,34 @@ class Featurizer:
         return out
 
     def __call__(self, items: Sequence) -> np.ndarray:
+        return self.encode(items)[0]
+
+    def encode(self, items: Sequence, keep: Sequence[Feature] = ()) -> tuple[np.ndarray, dict[str, list]]:
+        """The feature matrix, and the raw values of the ``keep`` features (by name).
+
+        Callers that also store a raw property (atomic numbers, charges...) get it from here
+        instead of asking RDKit a second time for every atom.
+        """
         n = len(items)
         out = np.zeros((n, self.width), dtype=np.float32)
-        if n == 0:
-            return out
+        raw: dict[str, list] = {}
         # one-hot columns of every categorical feature go in with a single fancy assignment
         hot_cols, offset = [], 0
         for feature in self.features:
+            values = list(map(feature.fn, items)) if feature in keep else None
+            if values is not None:
+                raw[feature.name] = values
             if feature.choices is None:
-                out[:, offset] = feature.values(items)
-            else:
+                out[:, offset] = feature.values(items) if values is None else np.asarray(values, dtype=np.float64) * feature.scale
+            elif values is None:
                 hot_cols.append(feature.column_indices(items) + offset)
+            else:
+                hot_cols.append(np.fromiter(map(feature._index.__getitem__, values), dtype=np.int64, count=n) + offset)
             offset += feature.width
-        if hot_cols:
+        if hot_cols and n:
             cols = np.stack(hot_cols, axis=1)
             out[np.arange(n)[:, None], cols] = 1.0
-        return out
+        return out, raw
 
     def describe(self) -> str:
         """One line per feature: name, width, meaning."""

@@ -26,6 +26,7 @@ from chemnoether.featurize.batch import FeaturizeResult
 _NODE_LABEL = "num_nodes:"
 _EDGE_LABEL = "num_edges:"
 _EMPTY_LABEL = "no_graphs"
+_BOOL_FIELDS = ((keys.RING, keys.RING_AROMATIC), (keys.SYSTEM, keys.PBC))
 
 
 def status_path(path: str | os.PathLike) -> Path:
@@ -87,7 +88,11 @@ def load_graphs(path: str | os.PathLike) -> FeaturizeResult:
             f"{path} holds {graph.batch_size} graphs but {status_path(path).name} lists {n_ok} featurised rows; "
             "the two files do not belong together"
         )
-    return FeaturizeResult(status=status, batch=batch_parts_of(graph))
+    batch = batch_parts_of(graph)
+    for ntype, name in _BOOL_FIELDS:  # DGL's file format stores bool tensors as uint8
+        if name in batch.node_data[ntype]:
+            batch.node_data[ntype][name] = batch.node_data[ntype][name].astype(bool)
+    return FeaturizeResult(status=status, batch=batch)
 
 
 def batch_parts_of(graph: dgl.DGLGraph) -> BatchParts:

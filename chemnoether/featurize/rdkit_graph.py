@@ -9,18 +9,21 @@ the coordinates.)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
-from rdkit import Chem
+from rdkit import Chem, rdBase
 
 from chemnoether import keys
 from chemnoether.errors import ChemNoetherError, GraphFormatError, InvalidMoleculeError
+from chemnoether.featurize import features
 from chemnoether.featurize._build import BatchParts, GraphParts, build_graph
 from chemnoether.featurize._mol_prep import (  # noqa: F401 - re-exported: part of this module's API
     DEFAULT_SUBGRAPHS,
     MolOptions,
     describe,
     float_dtype_of,
+    mol_options,
     parse_smiles,
     prepare_mol,
 )
@@ -57,29 +60,31 @@ def molecules_batch(
     if not mols:
         raise GraphFormatError("molecules_batch needs at least one molecule")
     # index loops: RDKit's GetAtoms()/GetBonds() iterators are pure Python and several times slower
-    atoms = [m.GetAtomWithIdx(i) for m in mols for i in range(m.GetNumAtoms())]
-    bonds = [m.GetBondWithIdx(i) for m in mols for i in range(m.GetNumBonds())]
+    atoms = list(chain.from_iterable(map(m.GetAtomWithIdx, range(m.GetNumAtoms())) for m in mols))
+    bonds = list(chain.from_iterable(map(m.GetBondWithIdx, range(m.GetNumBonds())) for m in mols))
     n_atoms = np.array([m.GetNumAtoms() for m in mols], dtype=np.int64)
     n_bonds = np.array([m.GetNumBonds() for m in mols], dtype=np.int64)
     atom_offset = np.repeat(np.cumsum(n_atoms) - n_atoms, n_bonds)
 
-    charges = _ints(Chem.Atom.GetFormalCharge, atoms)
+    node_attrs, raw = atom_featurizer.encode(atoms, keep=(features.element, features.formal_charge, features.num_hs, features.mass))
+    charges = _raw_or_ints(raw, features.formal_charge, Chem.Atom.GetFormalCharge, atoms)
     atom_data = {
-        keys.ATOMIC_NUMBERS: _ints(Chem.Atom.GetAtomicNum, atoms),
-        keys.NODE_ATTRS: atom_featurizer(atoms),
+        keys.ATOMIC_NUMBERS: _raw_or_ints(raw, features.element, Chem.Atom.GetAtomicNum, atoms),
+        keys.NODE_ATTRS: node_attrs,
         keys.FORMAL_CHARGE: charges,
-        # includeNeighbors: with explicit hydrogens the H are neighbours, not implicit counts
-        keys.NUM_HS: np.array([a.GetTotalNumHs(includeNeighbors=True) for a in atoms], dtype=np.int64),
-        keys.MASSES: np.fromiter(map(Chem.Atom.GetMass, atoms), dtype=float_dtype, count=len(atoms)),
+        keys.NUM_HS: _raw_or_ints(raw, features.num_hs, features.num_hs.fn, atoms),
+        keys.MASSES: np.asarray(raw[features.mass.name] if features.mass.name in raw else list(map(Chem.Atom.GetMass, atoms)), dtype=float_dtype),
     }
     ends = np.stack([_ints(Chem.Bond.GetBeginAtomIdx, bonds), _ints(Chem.Bond.GetEndAtomIdx, bonds)], axis=1)
     ends += atom_offset[:, None]
-    # RDKit's own: 1, 1.5 (aromatic), 2, 3; dative bonds count 1
-    order = np.fromiter(map(Chem.Bond.GetBondTypeAsDouble, bonds), dtype=np.float32, count=len(bonds))
+    bond_attrs, bond_raw = bond_featurizer.encode(bonds, keep=(features.bond_type,))
+    # RDKit's GetBondTypeAsDouble: 1, 1.5 (aromatic), 2, 3; dative bonds count 1, exotic types 0
+    types = bond_raw.get(features.bond_type.name) or list(map(Chem.Bond.GetBondType, bonds))
+    order = np.fromiter(map(_BOND_ORDER.__getitem__, types), dtype=np.float32, count=len(bonds))
     # both directions of bond k sit at rows 2k and 2k+1
     relations = {keys.BOND: (ends.reshape(-1), ends[:, ::-1].reshape(-1))}
     edge_data = {
-        keys.BOND: {keys.EDGE_ATTRS: np.repeat(bond_featurizer(bonds), 2, axis=0), keys.BOND_ORDER: np.repeat(order, 2)},
+        keys.BOND: {keys.EDGE_ATTRS: np.repeat(bond_attrs, 2, axis=0), keys.BOND_ORDER: np.repeat(order, 2)},
         keys.NEAR: {},
         keys.IN_RING: {},
         keys.IN_SUBGRAPH: {},
@@ -167,10 +172,11 @@ def mols_to_batch(prepared: Sequence[tuple[Chem.Mol, np.ndarray | None]], option
 
 def mol_to_parts(mol: Chem.Mol, **options) -> GraphParts:
     """Validate and featurise an RDKit molecule into ``GraphParts``; options as ``mol_to_graph``."""
-    opts = MolOptions(**options)
-    prepared = prepare_mol(mol, opts)
+    opts = mol_options(options)
     try:
-        return mols_to_batch([prepared], opts).graph_parts(0)
+        with rdBase.BlockLogs():  # RDKit's log would repeat what the exception says
+            prepared = prepare_mol(mol, opts)
+            return mols_to_batch([prepared], opts).graph_parts(0)
     except (RuntimeError, ValueError) as err:
         if isinstance(err, ChemNoetherError):
             raise
@@ -208,6 +214,32 @@ def smiles_to_parts(smiles: str, **options) -> GraphParts:
         if repr(smiles) in str(err):
             raise
         raise type(err)(f"SMILES {smiles!r}: {err}") from None
+
+
+def _raw_or_ints(raw: dict, feature, getter, items: list) -> np.ndarray:
+    """A feature's raw values if the featurizer kept them, else asked of RDKit."""
+    if feature.name in raw:
+        return np.asarray(raw[feature.name], dtype=np.int64)
+    return _ints(getter, items)
+
+
+def _bond_order_table() -> dict:
+    """RDKit's GetBondTypeAsDouble for every bond type, read once off a two-atom molecule."""
+    table = {}
+    with rdBase.BlockLogs():
+        for bond_type in Chem.BondType.values.values():
+            mol = Chem.RWMol()
+            mol.AddAtom(Chem.Atom(6))
+            mol.AddAtom(Chem.Atom(6))
+            mol.AddBond(0, 1, bond_type)
+            try:
+                table[bond_type] = mol.GetBondWithIdx(0).GetBondTypeAsDouble()
+            except RuntimeError:  # exotic types (OTHER, UNSPECIFIED...) have no order in RDKit
+                table[bond_type] = 0.0
+    return table
+
+
+_BOND_ORDER = _bond_order_table()
 
 
 def _ints(getter, items: list) -> np.ndarray:

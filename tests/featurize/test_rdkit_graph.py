@@ -152,21 +152,14 @@ def test_explicit_hydrogens_in_the_input_become_implicit_nodes():
     assert graph.num_edges(keys.BOND) == 6
 
 
-_LOST_HS = (
-    "hydrogens removed with Chem.RemoveHs(sanitize=False) (input given with explicit H, or positions='embed') "
-    "are not recounted: num_hs and the num_hs feature are 0 on every atom, and H-dependent groups "
-    "(carboxylic_acid [OX2H1]) no longer match; CC(=O)O gives num_hs [0, 0, 0, 0] instead of [3, 0, 0, 1]"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_LOST_HS)
 def test_explicit_hydrogens_in_the_input_give_the_same_graph():
+    # regression: hydrogens removed without re-sanitising lost their count (num_hs 0 everywhere)
     mol_h = Chem.AddHs(Chem.MolFromSmiles("CC(=O)O"))
     assert_graphs_equal(mol_to_graph(mol_h), smiles_to_graph("CC(=O)O"))
 
 
-@pytest.mark.xfail(strict=True, reason=_LOST_HS)
 def test_embedding_changes_nothing_but_positions():
+    # regression: the embedded molecule's hydrogens were removed without being recounted
     for explicit in (False, True):
         graph = smiles_to_graph("CC(=O)O", positions="embed", explicit_hydrogens=explicit)
         del graph.nodes[keys.ATOM].data[keys.POS]
@@ -252,22 +245,14 @@ def test_fused_spiro_and_cage_atoms_sit_in_several_rings():
     assert smiles_to_graph("CCO").num_nodes(keys.RING) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a molecule given with explicit H (Chem.AddHs) loses the symmetrized SSSR: RemoveHs(sanitize=False) "
-    "leaves a plain SSSR, so cubane gets 5 rings instead of 6",
-)
 def test_ring_set_does_not_depend_on_hydrogens_in_the_input():
+    # regression: RemoveHs(sanitize=False) left a plain SSSR, 5 rings for cubane
     cubane = Chem.MolFromSmiles("C12C3C4C1C5C2C3C45")
     assert mol_to_graph(Chem.AddHs(cubane)).num_nodes(keys.RING) == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an unsanitised molecule (MolFromSmiles(sanitize=False)) escapes as RDKit's RuntimeError "
-    "'getNumImplicitHs() called without preceding call to calcImplicitValence()'",
-)
 def test_unsanitised_molecule_is_featurised_or_refused_with_a_chemnoether_error():
+    # regression: RDKit's RuntimeError (getNumImplicitHs() ... calcImplicitValence()) escaped
     raw = Chem.MolFromSmiles("c1ccccc1O", sanitize=False)
     try:
         graph = mol_to_graph(raw)
@@ -324,11 +309,9 @@ def test_conformer_id_selects_the_conformer_and_added_hydrogens_get_coordinates(
         assert ((lengths > 0.9) & (lengths < 1.2)).all()  # C-H and O-H bonds
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a conformer_id the molecule lacks escapes as RDKit's ValueError('Bad Conformer Id')"
-)
-def test_missing_conformer_id_is_a_chemnoether_error():
-    with pytest.raises(ChemNoetherError, match="5"):
+def test_missing_conformer_id_is_refused_naming_the_id():
+    # regression: RDKit's ValueError('Bad Conformer Id') escaped
+    with pytest.raises(MissingConformerError, match="id 5"):
         mol_to_graph(embedded("CCO"), positions="conformer", conformer_id=5)
 
 
@@ -419,6 +402,12 @@ def test_fragments_largest_keeps_coordinates_on_their_atoms():
     assert sorted(zip(src.tolist(), dst.tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1)]
 
 
+def test_dropped_fragments_are_not_checked():
+    acetate = smiles_to_graph("CC(=O)[O-]")
+    assert_graphs_equal(smiles_to_graph("CC(=O)[O-].[Cs+]", fragments="largest"), acetate)
+    assert_graphs_equal(smiles_to_graph("CC(=O)[O-].[Na+]", fragments="largest", metals="error"), acetate)
+
+
 def test_fragments_keep_and_error():
     assert smiles_to_graph("CC(=O)[O-].[Na+]").num_nodes(keys.ATOM) == 5
     with pytest.raises(InvalidMoleculeError, match="fragments="):
@@ -457,7 +446,6 @@ def test_unknown_elements_are_refused_or_encoded_as_other(smiles, symbol):
         {"metals": "drop"},
         {"unknown_elements": "skip"},
         {"subgraphs": ("rings",)},
-        {"subgraphs": "brics"},  # a string, not a tuple of kinds
         {"cutoff": 3.0},  # no positions to cut
         {"dtype": torch.float16},
         {"positions": "embed", "cutoff": -1.0},
@@ -515,3 +503,14 @@ def test_errors_name_the_smiles_as_written():
         smiles_to_graph("OC[Th]")
     with pytest.raises(InvalidMoleculeError, match=re.escape("'[Na+].OC(C)=O'")):
         smiles_to_graph("[Na+].OC(C)=O", fragments="error")
+
+
+def test_a_single_subgraph_kind_may_be_given_as_a_string():
+    as_string = smiles_to_graph("CC(=O)Oc1ccccc1", subgraphs="brics")
+    as_tuple = smiles_to_graph("CC(=O)Oc1ccccc1", subgraphs=("brics",))
+    assert as_string.num_nodes("subgraph") == as_tuple.num_nodes("subgraph") > 1
+
+
+def test_a_misspelt_option_is_a_config_error_listing_the_valid_ones():
+    with pytest.raises(ConfigError, match="explicit_hydrogens"):
+        smiles_to_graph("CCO", explicit_hydrogen=True)
