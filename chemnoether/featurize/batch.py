@@ -155,11 +155,12 @@ def _featurize(items: Sequence, kind: str, n_jobs: int, chunk_size: int, progres
         chunks = parallel(delayed(_featurize_chunk)(items[s : s + chunk_size], s, kind, options) for s in starts)
     batches: list[BatchParts] = []
     errors: list = []
-    for chunk_batch, chunk_errors in chunks:
-        if chunk_batch is not None:
-            batches.append(chunk_batch)
-        errors.extend(chunk_errors)
-        bar.update(len(chunk_errors))
+    with _gc_paused():  # over the whole run: re-enabling between chunks set off full collections
+        for chunk_batch, chunk_errors in chunks:
+            if chunk_batch is not None:
+                batches.append(chunk_batch)
+            errors.extend(chunk_errors)
+            bar.update(len(chunk_errors))
     bar.close()
     status = pd.DataFrame(
         {

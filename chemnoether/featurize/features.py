@@ -127,19 +127,27 @@ class Featurizer:
     def __call__(self, items: Sequence) -> np.ndarray:
         return self.encode(items)[0]
 
-    def encode(self, items: Sequence, keep: Sequence[Feature] = ()) -> tuple[np.ndarray, dict[str, list]]:
+    def encode(
+        self, items: Sequence, keep: Sequence[Feature] = (), given: dict[str, list] | None = None
+    ) -> tuple[np.ndarray, dict[str, list]]:
         """The feature matrix, and the raw values of the ``keep`` features (by name).
 
-        Callers that also store a raw property (atomic numbers, charges...) get it from here
-        instead of asking RDKit a second time for every atom.
+        ``keep``: callers that also store a raw property (atomic numbers, charges...) get it from
+        here instead of asking RDKit a second time for every atom. ``given``: raw values the
+        caller already has, by feature name (degrees from the bond list...): used instead of
+        calling the feature's function; they must equal what it would return.
         """
         n = len(items)
         out = np.zeros((n, self.width), dtype=np.float32)
         raw: dict[str, list] = {}
+        given = given or {}
         # one-hot columns of every categorical feature go in with a single fancy assignment
         hot_cols, offset = [], 0
         for feature in self.features:
-            values = list(map(feature.fn, items)) if feature in keep else None
+            if feature.name in given and feature.fn is _DEFAULT_FN.get(feature.name):
+                values = given[feature.name]
+            else:
+                values = list(map(feature.fn, items)) if feature in keep else None
             if values is not None:
                 raw[feature.name] = values
             if feature.choices is None:
@@ -186,6 +194,8 @@ stereo = Feature("stereo", Chem.Bond.GetStereo, _BOND_STEREO, "double-bond stere
 BOND_FEATURES: tuple[Feature, ...] = (bond_type, conjugated, bond_in_ring, stereo)
 
 DEFAULT_ATOM_FEATURIZER = Featurizer(ATOM_FEATURES)
+# ``given`` values stand in only for these functions: a custom feature of the same name still runs
+_DEFAULT_FN = {f.name: f.fn for f in ATOM_FEATURES + BOND_FEATURES}
 DEFAULT_BOND_FEATURIZER = Featurizer(BOND_FEATURES)
 
 

@@ -33,7 +33,6 @@ from chemnoether.featurize.features import (
     Featurizer,
 )
 from chemnoether.featurize.subgraphs import (
-    aromatic_rings,
     ring_incidence,
     ring_list,
     subgraph_incidence,
@@ -64,20 +63,29 @@ def molecules_batch(
     bonds = list(chain.from_iterable(map(m.GetBondWithIdx, range(m.GetNumBonds())) for m in mols))
     n_atoms = np.array([m.GetNumAtoms() for m in mols], dtype=np.int64)
     n_bonds = np.array([m.GetNumBonds() for m in mols], dtype=np.int64)
-    atom_offset = np.repeat(np.cumsum(n_atoms) - n_atoms, n_bonds)
+    first_atom = np.cumsum(n_atoms) - n_atoms
+    ends = np.stack([_ints(Chem.Bond.GetBeginAtomIdx, bonds), _ints(Chem.Bond.GetEndAtomIdx, bonds)], axis=1)
+    ends += np.repeat(first_atom, n_bonds)[:, None]
+    rings_of = _RingBlock(mols, n_atoms, n_bonds) if rings else None
 
-    node_attrs, raw = atom_featurizer.encode(atoms, keep=(features.element, features.formal_charge, features.num_hs, features.mass))
+    # what the graph already tells costs nothing: degrees from the bonds, ring flags from the rings
+    given_atom = {features.degree.name: np.bincount(ends.reshape(-1), minlength=len(atoms)).tolist()}
+    given_bond = {}
+    if rings_of is not None:
+        given_atom[features.in_ring.name] = rings_of.atom_in_ring(len(atoms)).tolist()
+        given_bond[features.bond_in_ring.name] = rings_of.bond_in_ring(len(bonds)).tolist()
+    kept = (features.element, features.formal_charge, features.num_hs, features.mass)
+    node_attrs, raw = atom_featurizer.encode(atoms, keep=kept, given=given_atom)
     charges = _raw_or_ints(raw, features.formal_charge, Chem.Atom.GetFormalCharge, atoms)
+    masses = raw[features.mass.name] if features.mass.name in raw else list(map(Chem.Atom.GetMass, atoms))
     atom_data = {
         keys.ATOMIC_NUMBERS: _raw_or_ints(raw, features.element, Chem.Atom.GetAtomicNum, atoms),
         keys.NODE_ATTRS: node_attrs,
         keys.FORMAL_CHARGE: charges,
         keys.NUM_HS: _raw_or_ints(raw, features.num_hs, features.num_hs.fn, atoms),
-        keys.MASSES: np.asarray(raw[features.mass.name] if features.mass.name in raw else list(map(Chem.Atom.GetMass, atoms)), dtype=float_dtype),
+        keys.MASSES: np.asarray(masses, dtype=float_dtype),
     }
-    ends = np.stack([_ints(Chem.Bond.GetBeginAtomIdx, bonds), _ints(Chem.Bond.GetEndAtomIdx, bonds)], axis=1)
-    ends += atom_offset[:, None]
-    bond_attrs, bond_raw = bond_featurizer.encode(bonds, keep=(features.bond_type,))
+    bond_attrs, bond_raw = bond_featurizer.encode(bonds, keep=(features.bond_type,), given=given_bond)
     # RDKit's GetBondTypeAsDouble: 1, 1.5 (aromatic), 2, 3; dative bonds count 1, exotic types 0
     types = bond_raw.get(features.bond_type.name) or list(map(Chem.Bond.GetBondType, bonds))
     order = np.fromiter(map(_BOND_ORDER.__getitem__, types), dtype=np.float32, count=len(bonds))
@@ -95,23 +103,14 @@ def molecules_batch(
         keys.ATOM: atom_data,
         keys.RING: {},
         keys.SUBGRAPH: {},
-        keys.SYSTEM: {keys.TOTAL_CHARGE: np.add.reduceat(charges, np.cumsum(n_atoms) - n_atoms).astype(np.float32)},
+        keys.SYSTEM: {keys.TOTAL_CHARGE: np.add.reduceat(charges, first_atom).astype(np.float32)},
     }
-
-    ring_lists = [ring_list(m) for m in mols] if rings else [() for _ in mols]
-    aromatic = (order == 1.5).tolist()
-    bond_start = (np.cumsum(n_bonds) - n_bonds).tolist()
-    node_data[keys.RING] = (
-        {
+    ring_lists = rings_of.atom_rings if rings_of is not None else [() for _ in mols]
+    if rings_of is not None:
+        node_data[keys.RING] = {
             keys.RING_SIZE: np.array([len(r) for rs in ring_lists for r in rs], dtype=np.int64),
-            keys.RING_AROMATIC: np.array(
-                [flag for m, b0 in zip(mols, bond_start, strict=True) for flag in aromatic_rings(m, aromatic, b0)],
-                dtype=bool,
-            ),
+            keys.RING_AROMATIC: rings_of.aromatic((order == 1.5).tolist()),
         }
-        if rings
-        else {}
-    )
     relations[keys.IN_RING], node_counts[keys.RING], edge_counts[keys.IN_RING] = _incidence(
         [ring_incidence(rs) for rs in ring_lists], [len(rs) for rs in ring_lists], n_atoms
     )
@@ -137,6 +136,34 @@ def molecules_batch(
 
 
 _NONE = np.zeros(0, dtype=np.int64)
+
+
+class _RingBlock:
+    """The rings of a list of molecules, as atom and bond index lists with batch-global ids."""
+
+    def __init__(self, mols: Sequence[Chem.Mol], n_atoms: np.ndarray, n_bonds: np.ndarray):
+        self.atom_rings = [ring_list(m) for m in mols]
+        # BondRings only where there are rings: RDKit builds tuples even for none
+        self.bond_rings = [m.GetRingInfo().BondRings() if rs else () for m, rs in zip(mols, self.atom_rings, strict=True)]
+        self.first_atom = (np.cumsum(n_atoms) - n_atoms).tolist()
+        self.first_bond = (np.cumsum(n_bonds) - n_bonds).tolist()
+
+    def atom_in_ring(self, total_atoms: int) -> np.ndarray:
+        flags = np.zeros(total_atoms, dtype=bool)
+        flags[[a0 + a for a0, rs in zip(self.first_atom, self.atom_rings, strict=True) for r in rs for a in r]] = True
+        return flags
+
+    def bond_in_ring(self, total_bonds: int) -> np.ndarray:
+        flags = np.zeros(total_bonds, dtype=bool)
+        flags[[b0 + b for b0, rs in zip(self.first_bond, self.bond_rings, strict=True) for r in rs for b in r]] = True
+        return flags
+
+    def aromatic(self, bond_aromatic: list[bool]) -> np.ndarray:
+        """Per ring: every bond of the ring is aromatic."""
+        return np.array(
+            [all(bond_aromatic[b0 + b] for b in r) for b0, rs in zip(self.first_bond, self.bond_rings, strict=True) for r in rs],
+            dtype=bool,
+        )
 
 
 def _incidence(pairs, group_counts, n_atoms):
