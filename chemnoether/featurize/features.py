@@ -141,13 +141,14 @@ class Featurizer:
         out = np.zeros((n, self.width), dtype=np.float32)
         raw: dict[str, list] = {}
         given = given or {}
+        kept = {id(f) for f in keep}  # identity: dataclass equality compares every field, slowly
         # one-hot columns of every categorical feature go in with a single fancy assignment
         hot_cols, offset = [], 0
         for feature in self.features:
             if feature.name in given and feature.fn is _DEFAULT_FN.get(feature.name):
                 values = given[feature.name]
             else:
-                values = list(map(feature.fn, items)) if feature in keep else None
+                values = list(map(feature.fn, items)) if id(feature) in kept else None
             if values is not None:
                 raw[feature.name] = values
             if feature.choices is None:

@@ -214,3 +214,23 @@ def test_custom_atom_featurizer_is_used_by_the_graph():
     z_only = Featurizer([Feature("z", Chem.Atom.GetAtomicNum)])
     attrs = node_attrs("CCO", atom_featurizer=z_only)
     assert attrs.shape == (3, 1) and attrs[:, 0].tolist() == [6.0, 6.0, 8.0]
+
+
+@pytest.mark.parametrize("explicit_hydrogens", [False, True])
+def test_values_taken_from_the_graph_equal_rdkit_per_atom_calls(explicit_hydrogens):
+    # degree, in_ring and bond_in_ring come from the bond list and the rings, not from RDKit
+    # per atom: they must equal what the RDKit calls give
+    from chemnoether.featurize import DEFAULT_BOND_FEATURIZER, mol_to_graph
+
+    smiles = ["C12C3C4C1C5C2C3C45", "C1CCC2(CC1)CCCC2", "c1ccc2ccccc2c1", "CC(=O)[O-].[Na+]", "[CH3]", "C#N"]
+    for smi in smiles:
+        mol = Chem.MolFromSmiles(smi)
+        if explicit_hydrogens:
+            mol = Chem.AddHs(mol)
+        graph = mol_to_graph(mol, explicit_hydrogens=explicit_hydrogens)
+        atoms = [mol.GetAtomWithIdx(i) for i in range(mol.GetNumAtoms())]
+        bonds = [mol.GetBondWithIdx(i) for i in range(mol.GetNumBonds())]
+        expected_atoms = torch.from_numpy(DEFAULT_ATOM_FEATURIZER(atoms))
+        expected_bonds = torch.from_numpy(DEFAULT_BOND_FEATURIZER(bonds)).repeat_interleave(2, dim=0)
+        assert torch.equal(graph.nodes["atom"].data["node_attrs"], expected_atoms), smi
+        assert torch.equal(graph.edges["bond"].data["edge_attrs"], expected_bonds), smi
