@@ -2,7 +2,13 @@ import pytest
 import torch
 
 import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
-from chemnoether.data import edge_vectors, pool_atoms, pool_incidence, scatter_mean, scatter_sum
+from chemnoether.data import (
+    edge_vectors,
+    pool_atoms,
+    pool_incidence,
+    scatter_mean,
+    scatter_sum,
+)
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
+import dgl
 import pytest
 import torch
-
-import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
-import dgl
 from ase.build import bulk, molecule
 from torch.utils.data import DataLoader
 
+import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
-from chemnoether.data import GraphTensors, collate_graphs, edge_vectors, pool_atoms, pool_incidence
+from chemnoether.data import (
+    GraphTensors,
+    collate_graphs,
+    edge_vectors,
+    pool_atoms,
+    pool_incidence,
+)
 from chemnoether.errors import ConfigError, GraphFormatError
 from chemnoether.featurize.ase_graph import atoms_to_graph
 from chemnoether.featurize.rdkit_graph import smiles_to_graph

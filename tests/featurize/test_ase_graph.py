@@ -2,12 +2,10 @@
 
 import warnings
 
+import dgl
 import numpy as np
 import pytest
 import torch
-
-import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
-import dgl
 from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.emt import EMT
@@ -15,8 +13,13 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
 from ase.data import atomic_masses
 
+import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
-from chemnoether.errors import ConfigError, InvalidStructureError, UnsupportedElementError
+from chemnoether.errors import (
+    ConfigError,
+    InvalidStructureError,
+    UnsupportedElementError,
+)
 from chemnoether.featurize.ase_graph import atoms_to_graph, element_one_hot
 from chemnoether.featurize.features import DEFAULT_ATOM_FEATURIZER, ELEMENTS
 from chemnoether.featurize.neighbors import radius_edges

@@ -2,15 +2,14 @@
 
 import pickle
 
+import dgl
+import dgl.function as fn
 import numpy as np
 import pytest
 import torch
-
-import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
-import dgl
-import dgl.function as fn
 from rdkit import Chem
 
+import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
 from chemnoether.errors import GraphFormatError
 from chemnoether.featurize import mol_to_graph, molecule_parts, smiles_to_graph
@@ -22,32 +21,9 @@ from chemnoether.featurize._build import (
     build_graph_public,
 )
 from chemnoether.featurize.rdkit_graph import mol_to_parts
+from chemnoether.testing import assert_graphs_equal
 
 SMILES = ["CCO", "c1ccc2ccccc2c1", "CC(=O)Oc1ccccc1C(=O)O", "[Na+].CC(=O)[O-]", "C12C3C4C1C5C2C3C45", "[CH3]"]
-
-
-def assert_graphs_equal(a, b, batched=False):
-    assert a.ntypes == b.ntypes and a.canonical_etypes == b.canonical_etypes
-    assert a.idtype == b.idtype and a.device == b.device
-    for ntype in a.ntypes:
-        assert a.num_nodes(ntype) == b.num_nodes(ntype), ntype
-        assert set(a.nodes[ntype].data) == set(b.nodes[ntype].data), ntype
-        for name, value in a.nodes[ntype].data.items():
-            other = b.nodes[ntype].data[name]
-            assert value.dtype == other.dtype and torch.equal(value, other), (ntype, name)
-        if batched:
-            assert torch.equal(a.batch_num_nodes(ntype), b.batch_num_nodes(ntype)), ntype
-    for etype in a.canonical_etypes:
-        assert a.num_edges(etype) == b.num_edges(etype), etype
-        for x, y in zip(a.edges(etype=etype), b.edges(etype=etype)):
-            assert torch.equal(x, y), etype
-        assert set(a.edges[etype].data) == set(b.edges[etype].data), etype
-        for name, value in a.edges[etype].data.items():
-            other = b.edges[etype].data[name]
-            assert value.dtype == other.dtype and torch.equal(value, other), (etype, name)
-        if batched:
-            assert torch.equal(a.batch_num_edges(etype), b.batch_num_edges(etype)), etype
-    assert a.batch_size == b.batch_size
 
 
 def parts_of(smiles_list, **options):

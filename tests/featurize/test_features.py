@@ -5,10 +5,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
-import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from rdkit import Chem
 
+import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
 from chemnoether.featurize import (
     ATOM_FEATURES,

@@ -3,27 +3,14 @@
 import dgl
 import pandas as pd
 import pytest
-import torch
 
 from chemnoether import keys
 from chemnoether.errors import GraphFormatError
 from chemnoether.featurize import featurize_smiles
 from chemnoether.featurize.io import load_graphs, save_graphs, status_path
+from chemnoether.testing import assert_graphs_equal
 
 MIXED = ["CCO", "not a smiles", "c1ccc2ccccc2c1", None, "CC(=O)[O-].[Na+]", "C(C)(C)(C)(C)C"]
-
-
-def _assert_same_graph(a: dgl.DGLGraph, b: dgl.DGLGraph) -> None:
-    for ntype in keys.NODE_TYPES:
-        assert a.num_nodes(ntype) == b.num_nodes(ntype)
-        assert a.nodes[ntype].data.keys() == b.nodes[ntype].data.keys()
-        for name, value in a.nodes[ntype].data.items():
-            assert torch.equal(value, b.nodes[ntype].data[name]), (ntype, name)
-    for etype in keys.EDGE_TYPES:
-        for x, y in zip(a.edges(etype=etype), b.edges(etype=etype), strict=True):
-            assert torch.equal(x, y), etype
-        for name, value in a.edges[etype].data.items():
-            assert torch.equal(value, b.edges[etype].data[name]), (etype, name)
 
 
 def test_round_trip_keeps_every_row_and_graph(tmp_path):
@@ -39,7 +26,7 @@ def test_round_trip_keeps_every_row_and_graph(tmp_path):
     for before, after in zip(result.graphs, loaded.graphs, strict=True):
         assert (before is None) == (after is None)
         if before is not None:
-            _assert_same_graph(before, after)
+            assert_graphs_equal(before, after)
     batched = loaded.batched()
     assert batched.batch_size == 3
     assert batched.batch_num_nodes(keys.RING).tolist() == [0, 2, 0]

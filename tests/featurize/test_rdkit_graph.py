@@ -9,12 +9,11 @@ import re
 import numpy as np
 import pytest
 import torch
-
-import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from rdkit import Chem
 from rdkit.Chem import AllChem
 from rdkit.Geometry import Point3D
 
+import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
 from chemnoether.errors import (
     ChemNoetherError,
@@ -23,7 +22,14 @@ from chemnoether.errors import (
     MissingConformerError,
     UnsupportedElementError,
 )
-from chemnoether.featurize import DEFAULT_ATOM_FEATURIZER, ELEMENTS, mol_to_graph, parse_smiles, smiles_to_graph
+from chemnoether.featurize import (
+    DEFAULT_ATOM_FEATURIZER,
+    ELEMENTS,
+    mol_to_graph,
+    parse_smiles,
+    smiles_to_graph,
+)
+from chemnoether.testing import assert_graphs_equal
 
 F64 = torch.float64
 
@@ -54,23 +60,6 @@ IDS = list(MOLECULES)
 
 def atom_data(graph):
     return graph.nodes[keys.ATOM].data
-
-
-def assert_graphs_equal(a, b):
-    assert a.ntypes == b.ntypes and a.canonical_etypes == b.canonical_etypes
-    for ntype in a.ntypes:
-        assert a.num_nodes(ntype) == b.num_nodes(ntype), ntype
-        assert set(a.nodes[ntype].data) == set(b.nodes[ntype].data), ntype
-        for name, value in a.nodes[ntype].data.items():
-            other = b.nodes[ntype].data[name]
-            assert value.dtype == other.dtype and torch.equal(value, other), (ntype, name)
-    for etype in a.canonical_etypes:
-        for x, y in zip(a.edges(etype=etype), b.edges(etype=etype)):
-            assert torch.equal(x, y), etype
-        assert set(a.edges[etype].data) == set(b.edges[etype].data), etype
-        for name, value in a.edges[etype].data.items():
-            other = b.edges[etype].data[name]
-            assert value.dtype == other.dtype and torch.equal(value, other), (etype, name)
 
 
 def memberships(graph, etype, ntype):

@@ -3,11 +3,10 @@
 from collections import Counter
 
 import pytest
-
-import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from rdkit import Chem
 from rdkit.Chem import BRICS
 
+import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
 from chemnoether.featurize import FUNCTIONAL_GROUPS, SUBGRAPH_TYPES, smiles_to_graph
 
