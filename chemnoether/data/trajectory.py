@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from chemnoether._atomic import atomic_write
 from chemnoether.errors import TrajectoryFormatError
 
 _ARRAYS = ("atomic_numbers", "positions", "velocities", "forces", "energies", "cell", "pbc", "frame_indices")
@@ -52,6 +52,12 @@ class Trajectory:
                 setattr(self, name, np.asarray(value, dtype=np.float64))
         if self.frame_indices is not None:
             self.frame_indices = np.asarray(self.frame_indices, dtype=np.int64)
+        if self.dt_fs is not None:
+            # a numpy scalar (np.float32) would break the JSON header of ``save``
+            try:
+                self.dt_fs = float(self.dt_fs)
+            except (TypeError, ValueError):
+                raise TrajectoryFormatError(f"{self._where()}: dt_fs={self.dt_fs!r} is not a number") from None
         self.validate()
 
     # --- shape and content checks ------------------------------------------------------------
@@ -69,9 +75,10 @@ class Trajectory:
     def validate(self) -> None:
         """Raise ``TrajectoryFormatError`` naming the source, the key and the frame at fault."""
         where = self._where()
-        n = self.n_atoms
-        if self.atomic_numbers.ndim != 1 or n == 0:
+        # shape first: n_atoms of a 0-d array would raise IndexError instead of naming the fault
+        if self.atomic_numbers.ndim != 1 or self.atomic_numbers.size == 0:
             raise TrajectoryFormatError(f"{where}: atomic_numbers must be a non-empty (N,) array, got shape {self.atomic_numbers.shape}")
+        n = self.n_atoms
         bad_z = np.flatnonzero((self.atomic_numbers < 1) | (self.atomic_numbers > 118))
         if bad_z.size:
             raise TrajectoryFormatError(f"{where}: atomic_numbers has unknown elements {self.atomic_numbers[bad_z].tolist()} at atoms {bad_z.tolist()}")
@@ -92,12 +99,19 @@ class Trajectory:
             _refuse_non_finite(self.energies.reshape(-1, 1), "energies", where)
         if self.cell is not None and self.cell.shape != (3, 3):
             raise TrajectoryFormatError(f"{where}: cell must have shape (3, 3), got {self.cell.shape}")
+        if self.cell is not None and not np.isfinite(self.cell).all():
+            raise TrajectoryFormatError(f"{where}: cell has NaN or infinite values")
         if self.pbc.any() and (self.cell is None or abs(np.linalg.det(self.cell)) < 1e-9):
             raise TrajectoryFormatError(f"{where}: pbc={self.pbc.tolist()} needs a cell of non-zero volume")
         if self.dt_fs is not None and not (np.isfinite(self.dt_fs) and self.dt_fs > 0):
             raise TrajectoryFormatError(f"{where}: dt_fs={self.dt_fs!r}: the time step must be positive")
         if self.frame_indices is not None and self.frame_indices.shape != (self.n_frames,):
             raise TrajectoryFormatError(f"{where}: frame_indices must have shape ({self.n_frames},), got {self.frame_indices.shape}")
+        if "masses" in self.metadata:
+            # kinetic_energies and to_atoms use these instead of the standard masses
+            masses = np.asarray(self.metadata["masses"], dtype=np.float64)
+            if masses.shape != (n,) or not (np.isfinite(masses) & (masses > 0)).all():
+                raise TrajectoryFormatError(f"{where}: metadata['masses'] must be {n} positive masses (amu), got {self.metadata['masses']!r}")
 
     def require_consecutive(self, purpose: str) -> float:
         """The time step, or a clear error when frames are not consecutive or it is unknown."""
@@ -132,14 +146,19 @@ class Trajectory:
 
     # --- selection ------------------------------------------------------------------------------
     def frames(self, index) -> Trajectory:
-        """A sub-trajectory of the frames ``index`` selects (a slice keeps consecutiveness if step 1)."""
-        picked = np.arange(self.n_frames)[index]
-        picked = np.atleast_1d(picked)
-        step_one = isinstance(index, slice) and (index.step in (None, 1))
+        """A sub-trajectory of the frames ``index`` selects.
+
+        A slice of positive step ``k`` keeps consecutive frames consecutive, ``k * dt_fs`` apart;
+        any other index (an integer, a list, a mask, a negative step) gives non-consecutive frames.
+        """
+        picked = np.atleast_1d(np.arange(self.n_frames)[index])
+        step = (index.step or 1) if isinstance(index, slice) else None
+        keeps_order = step is not None and step > 0
         source = self.frame_indices if self.frame_indices is not None else np.arange(self.n_frames)
         dt = self.dt_fs
-        if isinstance(index, slice) and index.step not in (None, 1) and dt is not None and index.step > 0:
-            dt, step_one = dt * index.step, True  # every k-th frame: consecutive at k * dt
+        if self.consecutive and keeps_order and dt is not None:
+            # only a consecutive dt is a frame gap; a subsample's dt_fs is its source's step, kept as is
+            dt = dt * step
         return replace(
             self,
             positions=self.positions[picked],
@@ -147,7 +166,7 @@ class Trajectory:
             forces=None if self.forces is None else self.forces[picked],
             energies=None if self.energies is None else self.energies[picked],
             dt_fs=dt,
-            consecutive=self.consecutive and step_one,
+            consecutive=self.consecutive and keeps_order,
             frame_indices=source[picked],
             metadata=dict(self.metadata),
         )
@@ -180,16 +199,12 @@ class Trajectory:
             "metadata": self.metadata,
         }
         arrays["header"] = np.array(json.dumps(header))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
                 np.savez(handle, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        atomic_write(path, write)
         return path
 
     @classmethod
@@ -197,7 +212,8 @@ class Trajectory:
         """Read what ``save`` wrote (no pickles are loaded)."""
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            # our own handle: np.load leaves the file open when it fails on a damaged archive
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
         except FileNotFoundError:
             raise
@@ -205,21 +221,28 @@ class Trajectory:
             raise TrajectoryFormatError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
         if "header" not in arrays:
             raise TrajectoryFormatError(
-                f"{path}: no chemnoether header; for MD17 / rMD17 files use chemnoether.data.read_trajectory"
+                f"{path}: no chemnoether header; for MD17 / rMD17 files use chemnoether.data.readers.read_trajectory"
             )
-        header = json.loads(str(arrays.pop("header")))
-        if header.get("format_version") != FORMAT_VERSION:
-            raise TrajectoryFormatError(f"{path}: trajectory format version {header.get('format_version')} is not {FORMAT_VERSION}")
+        try:
+            header = json.loads(str(arrays.pop("header")))
+            version = header.get("format_version")
+        except (ValueError, AttributeError) as err:  # not JSON, or JSON but not an object
+            raise TrajectoryFormatError(f"{path}: damaged header ({type(err).__name__}: {err})") from None
+        if version != FORMAT_VERSION:
+            raise TrajectoryFormatError(f"{path}: trajectory format version {version} is not {FORMAT_VERSION}")
+        missing_fields = {"dt_fs", "consecutive", "velocities_derived", "metadata"} - set(header)
+        if missing_fields:
+            raise TrajectoryFormatError(f"{path}: damaged header, missing {sorted(missing_fields)}")
+        fields = {key: header[key] for key in ("dt_fs", "consecutive", "velocities_derived", "metadata")}
         missing = {"atomic_numbers", "positions"} - set(arrays)
-        if missing:
-            raise TrajectoryFormatError(f"{path}: missing arrays {sorted(missing)}")
-        return cls(
-            **arrays,
-            dt_fs=header["dt_fs"],
-            consecutive=header["consecutive"],
-            velocities_derived=header["velocities_derived"],
-            metadata=header["metadata"],
-        )
+        unknown = set(arrays) - set(_ARRAYS)
+        if missing or unknown:
+            raise TrajectoryFormatError(f"{path}: missing arrays {sorted(missing)}, unknown arrays {sorted(unknown)}")
+        try:
+            return cls(**arrays, **fields)
+        except TrajectoryFormatError as err:
+            # the message names metadata['source'] (where the data came from); say which file holds it
+            raise TrajectoryFormatError(f"{path}: {err}") from None
 
     def to_atoms(self, frame: int = 0):
         """Frame ``frame`` as ``ase.Atoms`` (velocities in ASE units, energy and forces attached)."""
@@ -234,6 +257,8 @@ class Trajectory:
         )
         if "masses" in self.metadata:
             atoms.set_masses(self.masses)
+        if self.dt_fs is not None and self.consecutive:
+            atoms.info["dt_fs"] = self.dt_fs  # read_trajectory takes the time step back from here
         if self.velocities is not None:
             atoms.set_velocities(self.velocities[frame] / units.fs)
         results = {}

@@ -10,7 +10,6 @@ graph file. Plain ``dgl.load_graphs(path)`` reads the graph file too.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import dgl
@@ -19,6 +18,7 @@ import pandas as pd
 import torch
 
 from chemnoether import keys
+from chemnoether._atomic import atomic_write
 from chemnoether.errors import GraphFormatError
 from chemnoether.featurize._build import BatchParts
 from chemnoether.featurize.batch import FeaturizeResult
@@ -35,19 +35,6 @@ def status_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".status.csv")
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_graphs(path: str | os.PathLike, result: FeaturizeResult) -> Path:
     """Write ``result``'s graphs to ``path`` and its status table beside it; returns ``path``."""
     path = Path(path)
@@ -56,12 +43,12 @@ def save_graphs(path: str | os.PathLike, result: FeaturizeResult) -> Path:
         labels = {_NODE_LABEL + t: graph.batch_num_nodes(t) for t in keys.NODE_TYPES}
         labels.update({_EDGE_LABEL + e[1]: graph.batch_num_edges(e) for e in keys.EDGE_TYPES})
         # the batch counts travel as labels: DGL's file format does not keep them
-        _atomic_write(path, lambda tmp: dgl.save_graphs(tmp, [graph], labels))
+        atomic_write(path, lambda tmp: dgl.save_graphs(tmp, [graph], labels))
     else:
         # DGL cannot write an empty list: a placeholder graph flagged as "no graphs" stands in
         placeholder = dgl.graph(([], []))
-        _atomic_write(path, lambda tmp: dgl.save_graphs(tmp, [placeholder], {_EMPTY_LABEL: torch.ones(1)}))
-    _atomic_write(status_path(path), lambda tmp: result.status.to_csv(tmp, index=False))
+        atomic_write(path, lambda tmp: dgl.save_graphs(tmp, [placeholder], {_EMPTY_LABEL: torch.ones(1)}))
+    atomic_write(status_path(path), lambda tmp: result.status.to_csv(tmp, index=False))
     return path
 
 
