@@ -40,3 +40,7 @@ class TrajectoryFormatError(ChemNoetherError, ValueError):
 
 class ConfigError(ChemNoetherError, ValueError):
     """An option is invalid: a function's keyword, a recipe entry or a command-line flag."""
+
+
+class SplitOverlapError(ChemNoetherError, ValueError):
+    """Windows of two splits share frames (or come closer than the required gap)."""

@@ -12,7 +12,8 @@ node types
 edge types (canonical, ``src -> dst``; messages aggregate at ``dst``)
     ``(atom, bond, atom)``            two directed edges per chemical bond, ``i -> j`` and ``j -> i``.
     ``(atom, near, atom)``            radius graph: both directions of every pair closer than the
-                                      cutoff, periodic images included (then ``edge_shift`` != 0).
+                                      cutoff, periodic images included (then ``edge_shift`` != 0);
+                                      also fixed distance-derived pairs (the MD17-benchmark graph).
     ``(atom, in_ring, ring)``         ring incidence: one edge per (atom, ring) membership.
     ``(atom, in_subgraph, subgraph)`` subgraph incidence: one edge per (atom, subgraph) membership.
 
@@ -61,6 +62,10 @@ NUM_HS: Final[str] = "num_hs"
 NEXT_POS: Final[str] = "next_pos"
 # (N, 3) float | velocities at t + dt, Å/fs
 NEXT_VEL: Final[str] = "next_vel"
+# (N, H, 3) float | positions at t + k*dt for k = 1..H (rollout targets; node axis first), Å
+ROLLOUT_POS: Final[str] = "rollout_pos"
+# (N, H, 3) float | velocities at t + k*dt for k = 1..H (rollout targets), Å/fs
+ROLLOUT_VEL: Final[str] = "rollout_vel"
 
 # --- bond edge data ------------------------------------------------------------------------
 # (E, F_bond) float32 | concatenated bond features; widths in featurize.bond_feature_widths()
@@ -75,6 +80,9 @@ EDGE_SHIFT: Final[str] = "edge_shift"
 EDGE_VEC: Final[str] = "edge_vec"
 # (E,) float | |edge_vec|, Å
 EDGE_LEN: Final[str] = "edge_len"
+# (E,) int64 | near edges of the MD17-benchmark graph: 1 = closer than 1.6 Å in the first frame,
+# 2 = sharing such a neighbour (GMN / EGNO protocol)
+EDGE_HOPS: Final[str] = "edge_hops"
 
 # --- ring node data ------------------------------------------------------------------------
 # (R,) int64 | number of atoms in the ring

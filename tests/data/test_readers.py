@@ -11,7 +11,12 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
-from chemnoether.data.readers import KCAL_PER_MOL_IN_EV, MD17_DT_FS, read_trajectory, velocities_from_positions
+from chemnoether.data.readers import (
+    KCAL_PER_MOL_IN_EV,
+    MD17_DT_FS,
+    read_trajectory,
+    velocities_from_positions,
+)
 from chemnoether.data.trajectory import Trajectory
 from chemnoether.errors import TrajectoryFormatError
 
