@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--strict", action="store_true", help="exit with status 1 if any row failed")
     feat.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     feat.set_defaults(run=_featurize_command)
+
+    from chemnoether.data.md_cli import add_md_parser  # noqa: PLC0415 - argparse only; MD imports run with the command
+
+    add_md_parser(commands)
     return parser
 
 

@@ -44,3 +44,7 @@ class ConfigError(ChemNoetherError, ValueError):
 
 class SplitOverlapError(ChemNoetherError, ValueError):
     """Windows of two splits share frames (or come closer than the required gap)."""
+
+
+class SimulationError(ChemNoetherError):
+    """A simulation became unstable (energy blow-up, non-finite forces, failed SCC)."""

@@ -4,7 +4,15 @@ DGL graphs are the data and interchange format; ``GraphTensors`` carries a batch
 device torch reaches, and ``edge_vectors`` / ``scatter_*`` / ``pool_*`` do message passing on it.
 """
 
-from chemnoether.data.datasets import WindowSplits, md17_protocol_windows, time_block_windows
+from chemnoether.data.datasets import (
+    WindowSplits,
+    md17_protocol_windows,
+    time_block_windows,
+)
+from chemnoether.data.generate import generate_md
+from chemnoether.data.md_chunks import load_generated
+from chemnoether.data.md_report import energy_report
+from chemnoether.data.molecules import KNOWN_MOLECULES, resolve_molecule
 from chemnoether.data.ops import (
     edge_vectors,
     pool_atoms,
@@ -12,6 +20,7 @@ from chemnoether.data.ops import (
     scatter_mean,
     scatter_sum,
 )
+from chemnoether.data.potentials import GFN2Potential, MMFFPotential, Potential
 from chemnoether.data.readers import read_trajectory, velocities_from_positions
 from chemnoether.data.splits import (
     Split,
@@ -22,11 +31,26 @@ from chemnoether.data.splits import (
     window_overlap,
 )
 from chemnoether.data.tensors import GraphTensors, collate_graphs
-from chemnoether.data.topology import Topology, md17_topology, radius_topology, smiles_topology, topology_for
+from chemnoether.data.topology import (
+    Topology,
+    md17_topology,
+    radius_topology,
+    smiles_topology,
+    topology_for,
+)
 from chemnoether.data.trajectory import Trajectory
 from chemnoether.data.windows import PairWindows, RolloutWindows, window_loader
 
 __all__ = [
+    "GFN2Potential",
+    "KNOWN_MOLECULES",
+    "MMFFPotential",
+    "Potential",
+    "energy_report",
+    "generate_md",
+    "load_generated",
+    "resolve_molecule",
+    "window_overlap",
     "GraphTensors",
     "PairWindows",
     "RolloutWindows",
