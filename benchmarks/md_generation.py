@@ -149,7 +149,7 @@ def main() -> None:
     print(f"| total-energy drift (slope of a line fit) | {1000 * report['total_energy_drift_eV_per_ps']:.3f} meV/ps ({1000 * report['total_energy_drift_eV_per_ps_per_atom']:.4f} meV/ps/atom) |")
     print(f"| max abs(E_total - E_0) | {1000 * report['max_abs_total_energy_change_eV']:.2f} meV |")
     print(f"| std of E_total | {1000 * report['total_energy_std_eV']:.2f} meV |")
-    print(f"| mean temperature (NVE: one canonical draw of the total energy, so it varies by seed) | {report['mean_temperature_K']:.0f} K |")
+    print(f"| mean temperature (NVE started at the canonical mean total energy for 300 K) | {report['mean_temperature_K']:.0f} K |")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "machine": machine}, indent=2))
 

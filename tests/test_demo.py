@@ -17,3 +17,6 @@ def test_demo_runs_and_writes_its_tables(tmp_path, capsys):
     assert summary.loc[summary["name"] == "cubane", "rings"].item() == 6
     assert "every atom has [12] neighbours" in printed
     assert (tmp_path / "graphs.bin").exists() and (tmp_path / "graphs.bin.status.csv").exists()
+    # the MD part: a real trajectory with its energy report, and windows split in time
+    assert (tmp_path / "md" / "manifest.json").exists() and (tmp_path / "md" / "energy_report.json").exists()
+    assert "total energy drift" in printed and "split in time without overlap" in printed
