@@ -1,0 +1,77 @@
+"""Autoregressive rollouts of a dynamics model, many starts at once, as trajectories.
+
+A rollout feeds the model's own prediction back as the next input: positions and velocities of
+step k + 1 are the model's output at step k. Graphs come from the same ``Topology`` the model was
+trained on, so fixed edges (MD17 graph) stay fixed and radius graphs follow the predicted atoms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from chemnoether import keys
+from chemnoether.data.tensors import GraphTensors
+from chemnoether.data.topology import Topology
+from chemnoether.errors import ConfigError
+from chemnoether.featurize._build import build_batched_graph
+
+
+@torch.no_grad()
+def rollout(
+    model: torch.nn.Module,
+    topology: Topology,
+    pos: np.ndarray,
+    vel: np.ndarray,
+    dt_fs: float,
+    n_steps: int,
+    *,
+    device: str | torch.device = "cpu",
+    stop_on_nan: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Roll ``B`` starts forward ``n_steps`` model steps of ``dt_fs`` each.
+
+    Args:
+        pos, vel: (B, N, 3) start positions (Å) and velocities (Å/fs) of the topology's atoms.
+    Returns:
+        positions and velocities (B, n_steps + 1, N, 3), float64; index 0 is the start. Once a
+        rollout produces a non-finite value, it and every later frame of that start are NaN.
+    """
+    pos = np.asarray(pos, dtype=np.float64)
+    vel = np.asarray(vel, dtype=np.float64)
+    if pos.ndim != 3 or pos.shape[1:] != (topology.num_atoms, 3) or vel.shape != pos.shape:
+        raise ConfigError(
+            f"rollout starts must be (B, {topology.num_atoms}, 3) positions and velocities; got {pos.shape} and {vel.shape}"
+        )
+    if not (isinstance(n_steps, int) and n_steps >= 1):
+        raise ConfigError(f"n_steps={n_steps!r} must be a positive integer")
+    n_starts = len(pos)
+    out_pos = np.full((n_starts, n_steps + 1, topology.num_atoms, 3), np.nan)
+    out_vel = np.full_like(out_pos, np.nan)
+    out_pos[:, 0], out_vel[:, 0] = pos, vel
+    alive = np.isfinite(pos).all(axis=(1, 2)) & np.isfinite(vel).all(axis=(1, 2))
+    was_training = model.training
+    model.eval()
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    try:
+        for step in range(n_steps):
+            if not alive.any():
+                break
+            idx = np.flatnonzero(alive)
+            cur_pos, cur_vel = out_pos[idx, step], out_vel[idx, step]
+            np_float = np.float64 if dtype == torch.float64 else np.float32
+            atom_data = {keys.POS: cur_pos.astype(np_float), keys.VEL: cur_vel.astype(np_float)}
+            system_data = {keys.DT: np.full(len(idx), dt_fs, dtype=np_float)}
+            graph = build_batched_graph(topology.batch_parts(cur_pos, atom_data, system_data))
+            batch = GraphTensors.from_graph(graph, device=device, dtype=dtype)
+            prediction = model(batch)
+            new_pos = prediction.pos.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
+            new_vel = prediction.vel.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
+            finite = np.isfinite(new_pos).all(axis=(1, 2)) & np.isfinite(new_vel).all(axis=(1, 2))
+            out_pos[idx[finite], step + 1] = new_pos[finite]
+            out_vel[idx[finite], step + 1] = new_vel[finite]
+            if stop_on_nan:
+                alive[idx[~finite]] = False
+    finally:
+        model.train(was_training)
+    return out_pos, out_vel
