@@ -1,0 +1,152 @@
+"""The EGNN peer (Satorras et al. 2021) on ``dgl.nn.EGNNConv``, in the MD17 setup of EGNN / GMN / EGNO.
+
+DESIGN.md section 5 wants every accuracy number beside a plain E(n)-equivariant baseline. This one
+uses DGL's own layer, so it builds a homogeneous DGLGraph from the batch's edge index inside
+``forward``. PyPI's DGL is CPU-only: on another device the model raises ``ConfigError`` unless a
+DGL build for that device is installed (the equivariant model has no such limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dgl
+import torch
+from dgl.nn import EGNNConv
+
+from chemnoether import keys
+from chemnoether.data.tensors import GraphTensors
+from chemnoether.errors import ConfigError
+from chemnoether.models._options import flag, positive_float, positive_int
+from chemnoether.models.base import (
+    DynamicsModel,
+    Prediction,
+    checked_edges,
+    remove_mass_weighted_mean,
+    select_edges,
+    time_step_per_atom,
+)
+from chemnoether.nn import ElementTypes
+
+# EGNN's reference code initialises its coordinate heads with this Xavier gain, so that the first
+# steps barely move the atoms (an O(1) update would throw them Ångströms away).
+COORDINATE_INIT_GAIN = 0.001
+
+
+class EGNNDynamics(DynamicsModel):
+    """EGNN with the velocity as input (EGNN-vel, as in the MD17 benchmarks of GMN and EGNO).
+
+    Node features are the type one-hot and ``|v| / velocity_scale`` (GMN: Z and |v|). Each layer
+    is an ``EGNNConv`` (messages from invariants, coordinates moved along unit edge vectors) plus
+    EGNN-vel's velocity term: ``x <- EGNNConv(x) + phi_v(h) * vel * dt``; the per-layer gates start
+    at ``1 / layers``, so an untrained model is near constant velocity. Node updates are residual.
+    Outputs, E(n)-equivariant and translation invariant for the changes:
+
+        dpos = x_L - pos - vel * dt               next_pos = pos + vel * dt + dpos
+        dvel = sum_l gamma_l(h_L) * c_l / dt      next_vel = vel + dvel
+
+    where ``c_l`` is layer l's EGNNConv coordinate update (an equivariant vector per atom) and
+    ``gamma_l`` invariant per-atom gains, initialised to 2: since ``sum_l c_l`` is about ``dpos``,
+    that starts from the constant-acceleration relation ``dvel = 2 dpos / dt``; separate gains let
+    the velocity change point elsewhere than the displacement.
+    ``conserve_momentum`` projects out the net momentum change as in ``EquivariantDynamics``.
+
+    Args:
+        elements: atomic numbers the model knows.
+        hidden: width of node features and of EGNNConv's MLPs.
+        layers: number of EGNNConv layers.
+        edges: ``"near"``, ``"bond"`` or ``"both"`` (no periodic images: EGNNConv has no shifts).
+        velocity_scale: Å/fs, divides ``|v|``.
+        conserve_momentum: project out the net momentum change.
+    """
+
+    kind = "egnn"
+
+    def __init__(
+        self,
+        elements: Sequence[int],
+        *,
+        hidden: int = 64,
+        layers: int = 4,
+        edges: str = "near",
+        velocity_scale: float = 0.01,
+        conserve_momentum: bool = True,
+    ):
+        element_types = ElementTypes(elements)
+        super().__init__(
+            {
+                "elements": list(element_types.elements),
+                "hidden": positive_int(hidden, "hidden"),
+                "layers": positive_int(layers, "layers"),
+                "edges": checked_edges(edges),
+                "velocity_scale": positive_float(velocity_scale, "velocity_scale", "Å/fs"),
+                "conserve_momentum": flag(conserve_momentum, "conserve_momentum"),
+            }
+        )
+        self.edges = edges
+        self.velocity_scale = float(velocity_scale)
+        self.conserve_momentum = conserve_momentum
+        self.element_types = element_types
+        self.embedding = torch.nn.Linear(element_types.num_types + 1, hidden)
+        self.convs = torch.nn.ModuleList(EGNNConv(hidden, hidden, hidden) for _ in range(layers))
+        self.velocity_gates = torch.nn.ModuleList(_mlp(hidden, 1, bias=1.0 / layers) for _ in range(layers))
+        self.velocity_gains = _mlp(hidden, layers, bias=2.0)
+        for conv in self.convs:
+            torch.nn.init.xavier_uniform_(conv.coord_mlp[-1].weight, gain=COORDINATE_INIT_GAIN)
+
+    def forward(self, batch: GraphTensors) -> Prediction:
+        self.check_inputs(batch)
+        atom = batch.atom
+        pos, vel = atom[keys.POS], atom[keys.VEL]
+        edge_index, shift = select_edges(batch, self.edges)
+        graph = _graph_on_device(edge_index, pos.shape[0], pos.device)
+        if shift.numel() and bool((shift != 0).any()):
+            raise ConfigError(
+                "EGNNDynamics cannot use periodic images (near edges with a nonzero edge_shift); "
+                "use the equivariant model"
+            )
+        types = self.element_types(atom[keys.ATOMIC_NUMBERS])
+
+        one_hot = torch.nn.functional.one_hot(types, self.element_types.num_types).to(pos.dtype)
+        speed = vel.norm(dim=1, keepdim=True) / self.velocity_scale
+        h = self.embedding(torch.cat([one_hot, speed], dim=1))
+        dt = time_step_per_atom(batch, pos)
+        ballistic = vel * dt
+        x, updates = pos, []
+        for conv, gate in zip(self.convs, self.velocity_gates):
+            h_new, x_new = conv(graph, h, x)
+            updates.append(x_new - x)
+            x = x_new + gate(h) * ballistic  # EGNN-vel: phi_v(h) * v_init
+            h = h + h_new
+        dpos = x - pos - ballistic
+        gains = self.velocity_gains(h)  # (N, layers)
+        dvel = torch.einsum("nl,lnc->nc", gains, torch.stack(updates)) / dt
+
+        if self.conserve_momentum:
+            masses = atom[keys.MASSES]
+            dpos = remove_mass_weighted_mean(dpos, masses, batch.atom_graph, batch.num_graphs)
+            dvel = remove_mass_weighted_mean(dvel, masses, batch.atom_graph, batch.num_graphs)
+        return Prediction(pos=pos + ballistic + dpos, vel=vel + dvel)
+
+
+def _mlp(hidden: int, out: int, bias: float) -> torch.nn.Sequential:
+    """Invariant head ``Linear-SiLU-Linear`` whose outputs start near ``bias`` (small last weights)."""
+    last = torch.nn.Linear(hidden, out)
+    torch.nn.init.xavier_uniform_(last.weight, gain=COORDINATE_INIT_GAIN)
+    torch.nn.init.constant_(last.bias, bias)
+    return torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.SiLU(), last)
+
+
+def _graph_on_device(edge_index: torch.Tensor, num_nodes: int, device: torch.device) -> dgl.DGLGraph:
+    """A homogeneous DGLGraph ``src -> dst`` on ``device``; a clear error where DGL cannot go."""
+    src, dst = edge_index[0], edge_index[1]
+    if device.type == "cpu":
+        return dgl.graph((src, dst), num_nodes=num_nodes)
+    try:
+        return dgl.graph((src, dst), num_nodes=num_nodes, device=device)
+    except Exception as err:  # DGL raises DGLError (or a backend error) for a device it was not built for
+        raise ConfigError(
+            f"EGNNDynamics runs on dgl.nn.EGNNConv and the installed DGL cannot place a graph on {device} "
+            f"({type(err).__name__}: {err}); PyPI's DGL is CPU-only: run this peer on CPU (model.cpu() and a "
+            "CPU batch) or install a DGL build for that device"
+        ) from err

@@ -1,0 +1,189 @@
+"""The E(3)-equivariant dynamics model (DESIGN.md section 5; NequIP / MACE blocks, TrajCast / SEGNN outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from e3nn import o3
+
+from chemnoether import keys
+from chemnoether.data.ops import edge_vectors
+from chemnoether.data.tensors import GraphTensors
+from chemnoether.errors import ConfigError
+from chemnoether.models._options import flag, positive_float, positive_int
+from chemnoether.models.base import (
+    DynamicsModel,
+    Prediction,
+    checked_edges,
+    remove_mass_weighted_mean,
+    select_edges,
+    time_step_per_atom,
+)
+from chemnoether.nn import (
+    BesselBasis,
+    BlockCondition,
+    ElementTypes,
+    InteractionBlock,
+    NodeEmbedding,
+    PolynomialCutoff,
+)
+
+MAX_L = 3
+
+
+class EquivariantDynamics(DynamicsModel):
+    """Predicts the state after ``dt`` with E(3)-equivariant interaction blocks on the atom graph.
+
+    Reads like this: atom types (one-hot, 0e) and velocities (1o, ``|v|^2``, and their harmonics up
+    to ``l_max`` with ``velocity_sh``) are embedded into ``channels`` copies of each irrep
+    ``0e, 1o, 2e, ...`` up to ``l_max``; ``layers`` ``InteractionBlock`` s pass messages along the
+    edges (harmonics of the edge vector, Bessel radial basis times a polynomial cutoff); a linear
+    readout gives two vectors (1o) per atom, a displacement correction and a velocity change:
+
+        next_pos = pos + vel * dt + dpos_scale * out_0
+        next_vel = vel + dvel_scale * out_1
+
+    Corrections to the ballistic step rather than direct outputs, so that an untrained model is
+    close to constant-velocity extrapolation and the network learns only what the forces add.
+    With ``conserve_momentum`` the mass-weighted mean of both corrections is removed per graph,
+    so ``sum_i m_i next_vel_i = sum_i m_i vel_i`` and the centre of mass moves by ``P dt / M``, exactly.
+
+    Args:
+        elements: atomic numbers the model knows (type indices follow their sorted order).
+        channels: multiplicity of every irrep of the hidden features.
+        layers: number of interaction blocks.
+        l_max: highest degree of hidden features and edge harmonics (1-3; 1-2 typical).
+        cutoff: Å; edges longer than this carry zero weight (the graph may hold longer ones).
+        num_basis: Bessel functions of the radial basis.
+        cutoff_power: p of the polynomial cutoff envelope.
+        radial_neurons, radial_layers: the per-block radial MLP.
+        avg_num_neighbors: divisor of the summed messages (``statistics.dataset_statistics``
+            measures it; 8 is ethanol at 5 Å with hydrogens).
+        edges: ``"near"`` (radius or MD17-protocol graph), ``"bond"`` or ``"both"``.
+        velocity_sh: embed the velocity's spherical harmonics of degree 2..l_max too (no effect at l_max 1).
+        velocity_scale: Å/fs; input velocities are divided by it (order-one features).
+        dpos_scale, dvel_scale: Å and Å/fs; size of the outputs (``statistics`` measures them).
+        conserve_momentum: project out the net momentum change (above).
+        resnet: residual blocks.
+
+    ``forward(batch, conditioning=None)``: ``conditioning`` optionally gives one ``BlockCondition``
+    (per-graph scale per irrep channel, shift per 0e channel; see ``conditioning_sizes``) or
+    ``None`` per block, for tailoring; without it the model is unconditioned.
+
+    For exact float64 work (equivariance tests to 1e-10), build the model with float64 as torch's
+    default dtype: e3nn computes its coupling constants in the default dtype at construction, and
+    ``.double()`` cannot restore the digits a float32 build rounded away (see ``nn._testing``).
+    """
+
+    kind = "equivariant"
+
+    def __init__(
+        self,
+        elements: Sequence[int],
+        *,
+        channels: int = 32,
+        layers: int = 3,
+        l_max: int = 1,
+        cutoff: float = 5.0,
+        num_basis: int = 8,
+        cutoff_power: int = 6,
+        radial_neurons: int = 32,
+        radial_layers: int = 2,
+        avg_num_neighbors: float = 8.0,
+        edges: str = "near",
+        velocity_sh: bool = True,
+        velocity_scale: float = 0.01,
+        dpos_scale: float = 0.05,
+        dvel_scale: float = 0.01,
+        conserve_momentum: bool = True,
+        resnet: bool = True,
+    ):
+        element_types = ElementTypes(elements)
+        super().__init__(
+            {
+                "elements": list(element_types.elements),
+                "channels": positive_int(channels, "channels"),
+                "layers": positive_int(layers, "layers"),
+                "l_max": positive_int(l_max, "l_max", MAX_L),
+                "cutoff": positive_float(cutoff, "cutoff", "Å"),
+                "num_basis": positive_int(num_basis, "num_basis"),
+                "cutoff_power": positive_int(cutoff_power, "cutoff_power"),
+                "radial_neurons": positive_int(radial_neurons, "radial_neurons"),
+                "radial_layers": positive_int(radial_layers, "radial_layers"),
+                "avg_num_neighbors": positive_float(avg_num_neighbors, "avg_num_neighbors"),
+                "edges": checked_edges(edges),
+                "velocity_sh": flag(velocity_sh, "velocity_sh"),
+                "velocity_scale": positive_float(velocity_scale, "velocity_scale", "Å/fs"),
+                "dpos_scale": positive_float(dpos_scale, "dpos_scale", "Å"),
+                "dvel_scale": positive_float(dvel_scale, "dvel_scale", "Å/fs"),
+                "conserve_momentum": flag(conserve_momentum, "conserve_momentum"),
+                "resnet": flag(resnet, "resnet"),
+            }
+        )
+        self.edges = edges
+        self.velocity_scale = float(velocity_scale)
+        self.dpos_scale, self.dvel_scale = float(dpos_scale), float(dvel_scale)
+        self.conserve_momentum = conserve_momentum
+
+        # natural parity (0e, 1o, 2e...) as MACE: what positions and velocities generate
+        self.irreps_hidden = o3.Irreps([(channels, (l, (-1) ** l)) for l in range(l_max + 1)])
+        self.irreps_sh = o3.Irreps.spherical_harmonics(l_max)
+        self.irreps_out = o3.Irreps("2x1o")  # displacement correction, velocity change
+
+        self.element_types = element_types
+        self.embedding = NodeEmbedding(element_types.num_types, self.irreps_hidden, l_max if velocity_sh else 1)
+        self.spherical_harmonics = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+        self.radial_basis = BesselBasis(cutoff, num_basis)
+        self.envelope = PolynomialCutoff(cutoff, cutoff_power)
+        self.blocks = torch.nn.ModuleList(
+            InteractionBlock(
+                self.irreps_hidden,
+                self.irreps_hidden,
+                self.irreps_sh,
+                num_basis=num_basis,
+                radial_neurons=radial_neurons,
+                radial_layers=radial_layers,
+                avg_num_neighbors=avg_num_neighbors,
+                resnet=resnet,
+            )
+            for _ in range(layers)
+        )
+        self.readout = o3.Linear(self.irreps_hidden, self.irreps_out)
+
+    @property
+    def conditioning_sizes(self) -> tuple[tuple[int, int], ...]:
+        """Per block, ``(num_scales, num_shifts)``: widths of a ``BlockCondition``'s scale and shift."""
+        return tuple((block.condition.num_scales, block.condition.num_shifts) for block in self.blocks)
+
+    def forward(self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None = None) -> Prediction:
+        self.check_inputs(batch)
+        if conditioning is not None and len(conditioning) != len(self.blocks):
+            raise ConfigError(
+                f"conditioning must give one BlockCondition (or None) per block ({len(self.blocks)}), "
+                f"got {len(conditioning)}"
+            )
+        atom = batch.atom
+        pos, vel = atom[keys.POS], atom[keys.VEL]
+        types = self.element_types(atom[keys.ATOMIC_NUMBERS])
+
+        edge_index, shift = select_edges(batch, self.edges)
+        vectors = edge_vectors(pos, edge_index, shift)
+        lengths = vectors.norm(dim=1)
+        edge_sh = self.spherical_harmonics(vectors)
+        edge_basis = self.radial_basis(lengths)
+        edge_envelope = self.envelope(lengths)
+
+        x = self.embedding(types, vel / self.velocity_scale)
+        for i, block in enumerate(self.blocks):
+            condition = conditioning[i] if conditioning is not None else None
+            x = block(x, edge_index, edge_sh, edge_basis, edge_envelope, batch.atom_graph, condition)
+        out = self.readout(x)
+        dpos, dvel = out[:, :3] * self.dpos_scale, out[:, 3:] * self.dvel_scale
+
+        if self.conserve_momentum:
+            masses = atom[keys.MASSES]
+            dpos = remove_mass_weighted_mean(dpos, masses, batch.atom_graph, batch.num_graphs)
+            dvel = remove_mass_weighted_mean(dvel, masses, batch.atom_graph, batch.num_graphs)
+        dt = time_step_per_atom(batch, pos)
+        return Prediction(pos=pos + vel * dt + dpos, vel=vel + dvel)
