@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from chemnoether.data.md_cli import add_md_parser  # noqa: PLC0415 - argparse only; MD imports run with the command
 
     add_md_parser(commands)
+    from chemnoether.train.cli import add_train_parser  # noqa: PLC0415 - argparse only until the command runs
+
+    add_train_parser(commands)
     return parser
 
 

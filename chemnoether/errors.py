@@ -48,3 +48,11 @@ class SplitOverlapError(ChemNoetherError, ValueError):
 
 class SimulationError(ChemNoetherError):
     """A simulation became unstable (energy blow-up, non-finite forces, failed SCC)."""
+
+
+class NonFiniteLossError(ChemNoetherError, FloatingPointError):
+    """The training loss (or gradient norm) became NaN or infinite; names the step and the batch."""
+
+
+class CheckpointError(ChemNoetherError, ValueError):
+    """A checkpoint is unreadable, not plain data, or does not fit the model asked for."""
