@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from chemnoether.train.cli import add_train_parser  # noqa: PLC0415 - argparse only until the command runs
 
     add_train_parser(commands)
+    from chemnoether.evaluate.cli import add_evaluate_parsers  # noqa: PLC0415 - argparse only until a command runs
+
+    add_evaluate_parsers(commands)
     return parser
 
 

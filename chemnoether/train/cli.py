@@ -52,12 +52,13 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     if args.check:
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False), end="")
         return 0
-    if builder is None:
-        from chemnoether.models import build_model as builder  # noqa: PLC0415
-
-    seed_everything(recipe.train.seed)  # the same initial weights for the same recipe
-    model = builder(kind, **model_options)
     splits = windows_from_options(recipe.data, progress=recipe.train.progress)
+    if builder is None:
+        from chemnoether.models.from_data import complete_model_options  # noqa: PLC0415
+
+        model_options = complete_model_options(kind, model_options, splits.train)
+    seed_everything(recipe.train.seed)  # the same initial weights for the same recipe
+    model = (builder or _default_builder())(kind, **model_options)
     result = fit(model, splits.train, splits.val, recipe, args.run_dir, resume=args.resume)
     best = "none" if result.best_val_loss is None else f"{result.best_val_loss:.6g} at step {result.best_step}"
     print(
@@ -65,3 +66,9 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
         f"best val loss {best}; run directory {result.run_dir}"
     )
     return 0
+
+
+def _default_builder():
+    from chemnoether.models import build_model  # noqa: PLC0415
+
+    return build_model

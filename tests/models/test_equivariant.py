@@ -126,3 +126,20 @@ def test_overfits_eight_windows(ethanol):
         optimizer.step()
     last = loss().item()
     assert last < first / 20, (first, last)
+
+
+def test_all_parities_model_is_equivariant_and_has_pseudo_irreps(ethanol):
+    net = model(parity="all", l_max=2)
+    assert net.irreps_hidden == o3.Irreps("8x0o+8x0e+8x1o+8x1e+8x2o+8x2e")
+    batch = batch_of(ethanol, "md17")
+    assert_equivariant_dynamics(net, batch, atol=1e-10)
+    assert_momentum_conserved(net, batch)
+
+
+def test_learned_ballistic_scale_keeps_the_centre_of_mass_motion(ethanol):
+    net = model()
+    with torch.no_grad():
+        net.ballistic.fill_(0.25)  # scales internal motion only
+    assert_momentum_conserved(net, batch_of(ethanol, "md17"))
+    frozen = model(learn_ballistic=False)
+    assert not frozen.ballistic.requires_grad

@@ -1,0 +1,218 @@
+"""The numbers of a run's evaluation: single-jump errors, and rollouts with their physics.
+
+Rollout diagnostics per model step ``k`` (index 0 is the true start frame), averaged over the
+starts whose rollout is still finite at ``k``:
+
+* ``mse``: position MSE against the true frame ``start + k * delta`` (Å^2);
+* ``linear_momentum_drift`` / ``angular_momentum_drift``: ``|P(k) - P(0)|`` of the predicted
+  frames (amu Å/fs, amu Å^2/fs);
+* ``energy_drift``: ``|E(k) - E(0)|`` of the predicted total energy (reference potential plus
+  kinetic, eV), beside ``true_energy_drift`` of the true frames (near 0 for NVE data) and
+  ``energy_error``, ``|U_pred(k) - U_true(k)|`` of the potential energies;
+* ``fraction_alive``: the share of starts still physical (every bond strain <= the threshold at
+  every step so far; a non-finite frame counts as unphysical).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+
+from chemnoether import keys
+from chemnoether.data.tensors import GraphTensors
+from chemnoether.errors import ChemNoetherError, ConfigError
+from chemnoether.evaluate._run import OpenedRun, model_dtype, steps_of_room, true_states
+from chemnoether.evaluate.metrics import as_x100, rollout_mse
+from chemnoether.evaluate.physics import (
+    angular_momentum,
+    kinetic_energy,
+    linear_momentum,
+    max_bond_strain,
+    potential_energy,
+    steps_until_unphysical,
+)
+from chemnoether.evaluate.rollout import rollout
+
+DEFAULT_MAX_ROLLOUT_STEPS = 50  # the default horizon: long enough to see drift, short enough for a CPU
+STRAIN_THRESHOLD = 0.5  # relative bond-length change beyond which a frame is unphysical
+ROLLOUT_COLUMNS = (
+    "step", "time_fs", "mse", "mse_x100", "constant_velocity_mse", "linear_momentum_drift",
+    "angular_momentum_drift", "energy_drift", "true_energy_drift", "energy_error", "fraction_alive",
+)
+
+
+@torch.no_grad()
+def single_step_errors(run: OpenedRun, indices: np.ndarray, batch_size: int) -> pd.DataFrame:
+    """Per window: start frame, position and velocity MSE of the model and of constant velocity."""
+    from chemnoether.models import ConstantVelocity  # noqa: PLC0415 - models import e3nn
+
+    windows, dtype = run.windows, model_dtype(run.model)
+    constant = ConstantVelocity().to(run.device)
+    rows = []
+    for begin in range(0, len(indices), batch_size):
+        chunk = indices[begin : begin + batch_size]
+        batch = GraphTensors.from_graph(windows.batch(chunk), device=run.device, dtype=dtype)
+        target_pos, target_vel = batch.atom[keys.NEXT_POS], batch.atom[keys.NEXT_VEL]
+        errors = {"start_frame": windows.starts[chunk]}
+        for name, predictor in (("", run.model), ("constant_velocity_", constant)):
+            prediction = predictor(batch)
+            errors[name + "pos_mse"] = _per_graph_mse(prediction.pos, target_pos, len(chunk))
+            errors[name + "vel_mse"] = _per_graph_mse(prediction.vel, target_vel, len(chunk))
+        rows.append(pd.DataFrame(errors))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _per_graph_mse(pred: torch.Tensor, target: torch.Tensor, num_graphs: int) -> np.ndarray:
+    # every window of a trajectory has the same atoms, so graphs are equal-size rows
+    err = (pred.double() - target.double()) ** 2
+    return err.reshape(num_graphs, -1).mean(dim=1).cpu().numpy()
+
+
+def pick_rollout_starts(windows, n_rollouts: int, rollout_steps: int | None) -> tuple[np.ndarray, int]:
+    """``n_rollouts`` start frames of the split, evenly spread, with true frames for every step.
+
+    ``rollout_steps=None``: as many steps as the ``n_rollouts`` roomiest starts all allow, at most
+    ``DEFAULT_MAX_ROLLOUT_STEPS``.
+    """
+    if isinstance(n_rollouts, bool) or not isinstance(n_rollouts, (int, np.integer)) or n_rollouts < 1:
+        raise ConfigError(f"n_rollouts must be a whole number >= 1, got {n_rollouts!r}")
+    starts = np.sort(windows.starts)
+    if not len(starts):
+        raise ConfigError("the split has no windows, so there is nothing to roll out from")
+    room = steps_of_room(windows, starts)
+    if rollout_steps is None:
+        roomiest = np.sort(room)[::-1]
+        rollout_steps = int(min(DEFAULT_MAX_ROLLOUT_STEPS, roomiest[min(n_rollouts, len(roomiest)) - 1]))
+        if rollout_steps < 1:
+            raise ConfigError(f"no start of the split leaves the trajectory room for one step of {windows.delta} frames")
+    elif isinstance(rollout_steps, bool) or not isinstance(rollout_steps, (int, np.integer)) or rollout_steps < 1:
+        raise ConfigError(f"rollout_steps must be a whole number >= 1, got {rollout_steps!r}")
+    fitting = starts[room >= rollout_steps]
+    if not len(fitting):
+        raise ConfigError(
+            f"rollout_steps={rollout_steps}: no start of the split has true frames that far ahead "
+            f"(steps of {windows.delta} frames); at most {int(room.max())} fit"
+        )
+    picked = np.unique(np.linspace(0, len(fitting) - 1, min(n_rollouts, len(fitting))).round().astype(np.int64))
+    return fitting[picked], int(rollout_steps)
+
+
+def reference_potential(run: OpenedRun):
+    """``(MMFF94 potential, None)`` for the trajectory's molecule, or ``(None, why not)``."""
+    from chemnoether.data.generate import make_potential, prepare_molecule  # noqa: PLC0415
+
+    traj, topology = run.trajectory, run.topology
+    if topology.heavy_atoms:
+        return None, (
+            f"the model's graph holds {topology.num_atoms} of the trajectory's {traj.n_atoms} atoms "
+            "(heavy atoms only); the MMFF94 energy needs every atom"
+        )
+    smiles = traj.metadata.get("smiles")
+    if not smiles:
+        return None, "the trajectory records no SMILES (metadata['smiles']), so there is no molecule for MMFF94"
+    try:
+        potential = make_potential("mmff", prepare_molecule(smiles))
+    except ChemNoetherError as err:
+        return None, f"MMFF94 cannot be set up for {smiles}: {err}"
+    if not np.array_equal(potential.atomic_numbers, traj.atomic_numbers):
+        return None, f"the trajectory's atoms are not in the order of SMILES {smiles} with hydrogens added"
+    return potential, None
+
+
+def strain_edges(run: OpenedRun) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """The atom pairs whose stretching marks a frame unphysical, and what they are."""
+    from chemnoether.data.topology import MD17_THRESHOLD, md17_edges  # noqa: PLC0415
+
+    template = run.topology.template
+    if template.bonds is not None and len(template.bonds[0]):
+        return (np.asarray(template.bonds[0]), np.asarray(template.bonds[1])), "bonds of the topology"
+    hops = template.near_data.get(keys.EDGE_HOPS)
+    if template.near is not None and hops is not None:
+        first = np.asarray(hops) == 1
+        return (np.asarray(template.near[0])[first], np.asarray(template.near[1])[first]), "hop-1 near edges"
+    # a radius graph has no fixed pairs: take the close pairs of the first frame instead
+    src, dst, hops = md17_edges(run.trajectory.positions[0, run.topology.atom_index])
+    return (src[hops == 1], dst[hops == 1]), f"atom pairs closer than {MD17_THRESHOLD} Å in frame 0"
+
+
+def rollout_diagnostics(run: OpenedRun, starts: np.ndarray, n_steps: int, potential) -> tuple[pd.DataFrame, dict]:
+    """The per-step table (``ROLLOUT_COLUMNS``) and a summary of rollouts from ``starts``."""
+    windows = run.windows
+    frames = starts[:, None] + windows.delta * np.arange(n_steps + 1)
+    true_pos, true_vel = true_states(windows, frames)  # (B, K + 1, N, 3)
+    pred_pos, pred_vel = rollout(run.model, run.topology, true_pos[:, 0], true_vel[:, 0], run.step_fs, n_steps, device=run.device)
+    time_fs = run.step_fs * np.arange(n_steps + 1)
+    # constant velocity needs no model: the start moves on a straight line
+    straight = true_pos[:, :1] + time_fs[None, :, None, None] * true_vel[:, :1]
+    masses = run.trajectory.masses[run.topology.atom_index]
+    momentum = linear_momentum(masses, pred_vel)
+    spin = angular_momentum(masses, pred_pos, pred_vel)
+    edges, edges_text = strain_edges(run)
+    strain = np.stack([max_bond_strain(p, edges, reference=t[0]) for p, t in zip(pred_pos, true_pos, strict=True)])
+    physical_steps = steps_until_unphysical(strain[:, 1:], STRAIN_THRESHOLD)  # steps done before the first bad one
+    alive = np.arange(n_steps + 1)[None, :] <= physical_steps[:, None]
+    table = pd.DataFrame(
+        {
+            "step": np.arange(n_steps + 1),
+            "time_fs": time_fs,
+            "mse": _quiet(rollout_mse, pred_pos, true_pos),
+            "constant_velocity_mse": _quiet(rollout_mse, straight, true_pos),
+            "linear_momentum_drift": _mean_over_starts(np.linalg.norm(momentum - momentum[:, :1], axis=-1)),
+            "angular_momentum_drift": _mean_over_starts(np.linalg.norm(spin - spin[:, :1], axis=-1)),
+            "fraction_alive": alive.mean(axis=0),
+        }
+    )
+    table.insert(3, "mse_x100", as_x100(table["mse"].to_numpy()))
+    energy = _energy_columns(potential, masses, pred_pos, pred_vel, true_pos, true_vel)
+    for name in ("energy_drift", "true_energy_drift", "energy_error"):
+        table[name] = energy.get(name, np.full(n_steps + 1, np.nan))
+    table = table[list(ROLLOUT_COLUMNS)]
+    final = table.iloc[-1]
+    summary = {
+        "n_rollouts": len(starts),
+        "steps": n_steps,
+        "step_fs": run.step_fs,
+        "start_frames": starts.tolist(),
+        "final_mse": final["mse"],
+        "final_mse_x100": final["mse_x100"],
+        "mean_mse": float(table["mse"].iloc[1:].mean()),
+        "constant_velocity_final_mse": final["constant_velocity_mse"],
+        "final_linear_momentum_drift": final["linear_momentum_drift"],
+        "final_angular_momentum_drift": final["angular_momentum_drift"],
+        "stability": {
+            "strain_threshold": STRAIN_THRESHOLD,
+            "strain_edges": edges_text,
+            "steps_until_unphysical": physical_steps.tolist(),
+            "mean_steps_until_unphysical": float(physical_steps.mean()),
+            "min_steps_until_unphysical": int(physical_steps.min()),
+            "fraction_completed": float(final["fraction_alive"]),
+        },
+    }
+    return table, summary
+
+
+def _energy_columns(potential, masses, pred_pos, pred_vel, true_pos, true_vel) -> dict[str, np.ndarray]:
+    if potential is None:
+        return {}
+    pred_potential, true_potential = potential_energy(potential, pred_pos), potential_energy(potential, true_pos)
+    pred_total = pred_potential + kinetic_energy(masses, pred_vel)
+    true_total = true_potential + kinetic_energy(masses, true_vel)
+    return {
+        "energy_drift": _mean_over_starts(np.abs(pred_total - pred_total[:, :1])),
+        "true_energy_drift": _mean_over_starts(np.abs(true_total - true_total[:, :1])),
+        "energy_error": _mean_over_starts(np.abs(pred_potential - true_potential)),
+    }
+
+
+def _mean_over_starts(values: np.ndarray) -> np.ndarray:
+    """(B, T) -> (T,) mean over the starts still finite; NaN where none is."""
+    return _quiet(np.nanmean, values, axis=0)
+
+
+def _quiet(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice" once every start has blown up
+        return function(*args, **kwargs)
