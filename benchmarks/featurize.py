@@ -25,9 +25,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-import chemnoether  # noqa: F401 - before dgl/dgllife: makes DGL importable on this torch
 from rdkit import RDConfig, rdBase
 
+import chemnoether  # noqa: F401 - before dgl/dgllife: makes DGL importable on this torch
 from chemnoether.featurize import featurize_smiles, smiles_to_graph
 
 
@@ -38,7 +38,11 @@ def nci_smiles() -> list[str]:
 
 def dgllife_run(smiles: list[str]) -> float:
     try:
-        from dgllife.utils import CanonicalAtomFeaturizer, CanonicalBondFeaturizer, smiles_to_bigraph
+        from dgllife.utils import (
+            CanonicalAtomFeaturizer,
+            CanonicalBondFeaturizer,
+            smiles_to_bigraph,
+        )
     except ImportError as err:
         raise SystemExit("DGL-LifeSci is the peer of this benchmark: pip install -e '.[bench]'") from err
     atom, bond = CanonicalAtomFeaturizer(), CanonicalBondFeaturizer()

@@ -6,7 +6,7 @@ from chemnoether.demo import demo_molecules, main
 
 
 def test_demo_runs_and_writes_its_tables(tmp_path, capsys):
-    assert main(["--out", str(tmp_path)]) == 0
+    assert main(["--out", str(tmp_path), "--epochs", "1"]) == 0
     printed = capsys.readouterr().out
     summary = pd.read_csv(tmp_path / "summary.csv")
     table = demo_molecules()
@@ -20,3 +20,7 @@ def test_demo_runs_and_writes_its_tables(tmp_path, capsys):
     # the MD part: a real trajectory with its energy report, and windows split in time
     assert (tmp_path / "md" / "manifest.json").exists() and (tmp_path / "md" / "energy_report.json").exists()
     assert "total energy drift" in printed and "split in time without overlap" in printed
+    # the MD17 quick preset ran end to end: both models trained and evaluated, a table written
+    table = pd.read_csv(tmp_path / "md17" / "aspirin-quick" / "table.csv")
+    assert table["model"].tolist() == ["equivariant (ours)", "egnn", "constant velocity"]
+    assert (tmp_path / "md17" / "aspirin-quick" / "equivariant" / "eval" / "metrics.json").exists()

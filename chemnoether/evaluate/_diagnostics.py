@@ -101,7 +101,11 @@ def pick_rollout_starts(windows, n_rollouts: int, rollout_steps: int | None) -> 
 
 
 def reference_potential(run: OpenedRun):
-    """``(MMFF94 potential, None)`` for the trajectory's molecule, or ``(None, why not)``."""
+    """``(reference potential, None)`` for the trajectory's molecule, or ``(None, why not)``.
+
+    The reference is the potential the data was generated with (``metadata["potential"]``:
+    MMFF94 or GFN2-xTB), MMFF94 for files that do not say.
+    """
     from chemnoether.data.generate import make_potential, prepare_molecule  # noqa: PLC0415
 
     traj, topology = run.trajectory, run.topology
@@ -113,10 +117,12 @@ def reference_potential(run: OpenedRun):
     smiles = traj.metadata.get("smiles")
     if not smiles:
         return None, "the trajectory records no SMILES (metadata['smiles']), so there is no molecule for MMFF94"
+    # the potential the trajectory was generated with (GFN2-xTB runs record "gfn2"); else MMFF94
+    kind = traj.metadata.get("potential") if traj.metadata.get("potential") in ("mmff", "gfn2") else "mmff"
     try:
-        potential = make_potential("mmff", prepare_molecule(smiles))
-    except ChemNoetherError as err:
-        return None, f"MMFF94 cannot be set up for {smiles}: {err}"
+        potential = make_potential(kind, prepare_molecule(smiles))
+    except (ChemNoetherError, ImportError) as err:
+        return None, f"the {kind} reference potential cannot be set up for {smiles}: {err}"
     if not np.array_equal(potential.atomic_numbers, traj.atomic_numbers):
         return None, f"the trajectory's atoms are not in the order of SMILES {smiles} with hydrogens added"
     return potential, None

@@ -20,6 +20,7 @@ from chemnoether.models.base import (
     select_edges,
     time_step_per_atom,
 )
+from chemnoether.models.rigid_rotation import angular_velocity, rotate
 from chemnoether.nn import (
     BesselBasis,
     BlockCondition,
@@ -72,6 +73,8 @@ class EquivariantDynamics(DynamicsModel):
         resnet: residual blocks.
         learn_ballistic: learn the scale ``c`` of the internal velocity extrapolation (see above).
         parity: ``"natural"`` hidden irreps (0e, 1o, 2e, ...) or ``"all"`` (both parities of each l).
+        rigid_rotation: extrapolate each molecule's overall rotation as a free rotor
+            (``models.rigid_rotation``) and correct that, instead of straight lines; for long jumps.
 
     ``forward(batch, conditioning=None)``: ``conditioning`` optionally gives one ``BlockCondition``
     (per-graph scale per irrep channel, shift per 0e channel; see ``conditioning_sizes``) or
@@ -106,6 +109,7 @@ class EquivariantDynamics(DynamicsModel):
         resnet: bool = True,
         learn_ballistic: bool = True,
         parity: str = "natural",
+        rigid_rotation: bool = False,
     ):
         element_types = ElementTypes(elements)
         super().__init__(
@@ -129,12 +133,14 @@ class EquivariantDynamics(DynamicsModel):
                 "resnet": flag(resnet, "resnet"),
                 "learn_ballistic": flag(learn_ballistic, "learn_ballistic"),
                 "parity": _checked_parity(parity),
+                "rigid_rotation": flag(rigid_rotation, "rigid_rotation"),
             }
         )
         self.edges = edges
         self.velocity_scale = float(velocity_scale)
         self.dpos_scale, self.dvel_scale = float(dpos_scale), float(dvel_scale)
         self.conserve_momentum = conserve_momentum
+        self.rigid_rotation = rigid_rotation
 
         # natural parity (0e, 1o, 2e...) as MACE: what positions and velocities generate; "all" adds
         # the pseudo-irreps (0o, 1e, ...): an angular momentum r x v is 1e, which the natural set
@@ -202,9 +208,20 @@ class EquivariantDynamics(DynamicsModel):
             dpos = remove_mass_weighted_mean(dpos, masses, batch.atom_graph, batch.num_graphs)
             dvel = remove_mass_weighted_mean(dvel, masses, batch.atom_graph, batch.num_graphs)
         dt = time_step_per_atom(batch, pos)
-        internal = remove_mass_weighted_mean(vel, atom[keys.MASSES], batch.atom_graph, batch.num_graphs)
-        ballistic = (vel - internal) * dt + self.ballistic.to(vel.dtype) * internal * dt
-        return Prediction(pos=pos + ballistic + dpos, vel=vel + dvel)
+        c = self.ballistic.to(vel.dtype)
+        if not self.rigid_rotation:
+            internal = remove_mass_weighted_mean(vel, atom[keys.MASSES], batch.atom_graph, batch.num_graphs)
+            ballistic = (vel - internal) * dt + c * internal * dt
+            return Prediction(pos=pos + ballistic + dpos, vel=vel + dvel)
+        # centre of mass in a straight line, the molecule turned as a free rotor, the rest of the
+        # internal motion extrapolated by c (module docstring of rigid_rotation)
+        omega, rel_pos, rel_vel = angular_velocity(pos, vel, atom[keys.MASSES], batch.atom_graph, batch.num_graphs)
+        spin = omega.index_select(0, batch.atom_graph)
+        turn = spin * dt
+        vibration = rel_vel - torch.cross(spin, rel_pos, dim=1)
+        next_pos = pos + (vel - rel_vel) * dt + (rotate(rel_pos, turn) - rel_pos) + c * vibration * dt
+        next_vel = (vel - rel_vel) + rotate(rel_vel, turn)
+        return Prediction(pos=next_pos + dpos, vel=next_vel + dvel)
 
 
 PARITIES = ("natural", "all")

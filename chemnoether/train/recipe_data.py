@@ -35,6 +35,7 @@ class DataOptions:
     md_dt_fs: float = 0.5
     temperature_K: float = 300.0
     md_seed: int = 0
+    potential: Literal["mmff", "gfn2"] = "mmff"
     split: Literal["time_block", "md17"] = "time_block"
     delta: int | None = None
     fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
@@ -64,7 +65,7 @@ def windows_from_options(options: DataOptions, progress: bool = False):
     )
 
     if options.molecule is not None:
-        traj = generate_md(options.molecule, options.n_steps, dt_fs=options.md_dt_fs,
+        traj = generate_md(options.molecule, options.n_steps, dt_fs=options.md_dt_fs, potential=options.potential,
                            temperature_K=options.temperature_K, seed=options.md_seed, progress=progress)
     elif Path(options.trajectory).is_dir():
         traj = load_generated(options.trajectory)

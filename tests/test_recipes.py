@@ -1,0 +1,29 @@
+"""Every recipe in recipes/ is valid: `chemnoether train RECIPE --check` accepts it before any work."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chemnoether.cli import main
+from chemnoether.models import MODEL_KINDS
+
+RECIPES = sorted(p for p in (Path(__file__).parent.parent / "recipes").glob("*/*.yaml") if p.name != "peers.yaml")
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[f"{p.parent.name}/{p.name}" for p in RECIPES])
+def test_recipe_passes_the_check(recipe, capsys):
+    assert main(["train", str(recipe), "-o", "unused", "--check"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["model"]["kind"] in MODEL_KINDS
+
+
+def test_every_preset_has_a_quick_and_a_full_variant():
+    folders = {p.parent for p in RECIPES if p.name in ("quick.yaml", "full.yaml")}
+    for folder in folders:
+        assert (folder / "quick.yaml").exists() and (folder / "full.yaml").exists(), folder
+
+
+def test_peers_are_buildable_model_sections():
+    peers = yaml.safe_load((Path(__file__).parent.parent / "recipes" / "md17" / "peers.yaml").read_text())
+    assert all(section["kind"] in MODEL_KINDS for section in peers.values())
