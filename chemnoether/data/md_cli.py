@@ -10,8 +10,6 @@ import argparse
 import sys
 import time
 
-from chemnoether.errors import ChemNoetherError
-
 
 def _generate_command(args: argparse.Namespace) -> int:
     from chemnoether.data.generate import PLOT_NAME, REPORT_NAME, generate_md  # noqa: PLC0415 - keep --help fast
@@ -73,15 +71,10 @@ def add_md_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="chemnoether")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_md_parser(commands)
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ChemNoetherError as err:
-        print(f"chemnoether {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    """``chemnoether md ...`` (the whole ``chemnoether`` command, which includes ``md``)."""
+    from chemnoether.cli import main as chemnoether_main  # noqa: PLC0415 - the one place that runs commands
+
+    return chemnoether_main(argv)
 
 
 if __name__ == "__main__":
