@@ -1,0 +1,56 @@
+"""Noether networks for molecular dynamics (DESIGN.md section 6).
+
+* ``NoetherEmbedding``: a learned invariant g_phi(state) -> (B, k).
+* Oracles with the same interface: ``LinearMomentum``, ``AngularMomentum``, ``TotalEnergy``.
+* ``noether_loss``: sum over graphs of ``sum_t |g(x_0) - g(x_t)|^2`` (or consecutive).
+* ``tailor``: per-graph conditional-normalisation parameters fitted to the Noether loss of the
+  model's own rollout; ``meta_tailoring_loss`` and ``NoetherTailoredModel`` meta-train through it.
+"""
+
+from chemnoether.noether.embeddings import NoetherEmbedding
+from chemnoether.noether.losses import MODES, noether_loss, noether_loss_per_graph
+from chemnoether.noether.oracles import (
+    AngularMomentum,
+    LinearMomentum,
+    TotalEnergy,
+    angular_momentum,
+    harmonic_bond_potential,
+    kinetic_energy,
+    linear_momentum,
+)
+from chemnoether.noether.tailored_model import NoetherTailoredModel
+from chemnoether.noether.tailoring import (
+    TailoringInfo,
+    TailoringOptions,
+    advance,
+    as_conditioning,
+    identity_parameters,
+    meta_tailoring_loss,
+    rollout,
+    tailor,
+    tailoring_loss,
+)
+
+__all__ = [
+    "MODES",
+    "AngularMomentum",
+    "LinearMomentum",
+    "NoetherEmbedding",
+    "NoetherTailoredModel",
+    "TailoringInfo",
+    "TailoringOptions",
+    "TotalEnergy",
+    "advance",
+    "angular_momentum",
+    "as_conditioning",
+    "harmonic_bond_potential",
+    "identity_parameters",
+    "kinetic_energy",
+    "linear_momentum",
+    "meta_tailoring_loss",
+    "noether_loss",
+    "noether_loss_per_graph",
+    "rollout",
+    "tailor",
+    "tailoring_loss",
+]
