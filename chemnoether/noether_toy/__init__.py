@@ -7,8 +7,24 @@ loss, tailoring, meta-tailoring), ``symbolic`` (conserved-quantity search), ``ex
 
 from .mlp import CNMLP, fit_vector_field, rk4_rollout, rmse, rollout
 from .symbolic import Formula, candidates, conserved
-from .systems import PENDULUM, SPRING, STANDARD_PENDULUM, SYSTEMS, System, make_dataset, trajectory
-from .tailoring import NeuralG, inner_step, meta_loss, meta_train, noether_loss, noether_loss_per_traj, tailor
+from .systems import (
+    PENDULUM,
+    SPRING,
+    STANDARD_PENDULUM,
+    SYSTEMS,
+    System,
+    make_dataset,
+    trajectory,
+)
+from .tailoring import (
+    NeuralG,
+    inner_step,
+    meta_loss,
+    meta_train,
+    noether_loss,
+    noether_loss_per_traj,
+    tailor,
+)
 
 __all__ = [
     "CNMLP", "fit_vector_field", "rk4_rollout", "rmse", "rollout", "Formula", "candidates", "conserved",

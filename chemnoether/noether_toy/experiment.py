@@ -6,13 +6,14 @@ Rows (all from the same vanilla MLP and data, seed fixed):
 * oracle: test-time tailoring of ``f``'s CN with ``g = H`` (true Hamiltonian, scaled by its std
   over training states so one learning-rate grid fits both systems).
 * symbolic (the paper's "Noether" row): search (``symbolic.py``), screen the top ``n_screen``
-  by the rollout-RMSE gain of *one* tailoring step on held-out training trajectories, keep the
+  by the rollout-RMSE gain of *one* tailoring step on the held-out validation trajectories, keep the
   best ``n_keep``, then pick among them by ``k``-step tailoring on the held-out set.
+* vanilla_ft: control, the vanilla ``f`` trained ``meta_steps`` more steps without tailoring.
 * neural g: ``f`` (from vanilla) and ``g_phi`` meta-trained jointly (``meta_train``), then
   tailored ``k`` steps at test time with the training inner learning rate.
 
-Inner learning rates for oracle/symbolic are chosen on the held-out training trajectories
-(never on test). RMSE: see ``mlp.rmse``.
+Each row's inner learning rate and step count (1 or ``k``) are chosen on ``n_val`` extra
+held-out validation trajectories (same distribution and noise as training; never test). RMSE: see ``mlp.rmse``.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ class Preset:
     meta_batch: int = 10
     inner_lr_train: float = 1e-3
     k: int = 10
-    lr_grid: tuple = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+    lr_grid: tuple = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     n_screen: int = 5
     n_keep: int = 3
-    n_val: int = 5
-    noise_std: float = 0.1
+    n_val: int = 10
+    noise_std: float = 0.0
     seeds: tuple = (0,)
 
 
@@ -82,14 +83,19 @@ def _best_lr(model, g, x_val, dt, k, grid):
     return lr, scores[lr]
 
 
+def _best_lr_k(model, g, x_val, dt, ks, grid):
+    """``(lr, k, held-out RMSE)`` over the grid and the step counts ``ks``."""
+    return min(((*_best_lr(model, g, x_val, dt, k, grid), k) for k in ks), key=lambda s: s[1])
+
+
 def run(system: System, preset: Preset, seed: int = 0, n_plot: int = 3, log=print) -> Result:
     t0 = time.time()
     torch.manual_seed(seed)
-    data = make_dataset(system, noise_std=preset.noise_std, seed=seed)
+    data = make_dataset(system, noise_std=preset.noise_std, seed=seed, n_val=preset.n_val)
     x_tr = torch.tensor(data["x_train"], dtype=torch.float32)
     dx_tr = torch.tensor(data["dxdt_train"], dtype=torch.float32)
     x_te = torch.tensor(data["x_test"], dtype=torch.float32)
-    x_val = x_tr[-preset.n_val:]  # held out from nothing the model saw, but only used to pick lr/g
+    x_val = torch.tensor(data["x_val"], dtype=torch.float32)  # picks lr / k / formula
     dt, steps = system.dt, x_te.shape[1] - 1
     res = Result(system.name, seed)
 
@@ -108,9 +114,9 @@ def run(system: System, preset: Preset, seed: int = 0, n_plot: int = 3, log=prin
     # oracle: true H, scaled to unit std over training states
     h_scale = float(system.hamiltonian(x_tr).std())
     oracle = lambda x: system.hamiltonian(x) / h_scale  # noqa: E731
-    lr, _ = _best_lr(model, oracle, x_val, dt, preset.k, preset.lr_grid)
-    res.lrs["oracle"] = lr
-    value, pred = _tailored_rmse(model, oracle, x_te, dt, preset.k, lr)
+    lr, _, k = _best_lr_k(model, oracle, x_val, dt, (1, preset.k), preset.lr_grid)
+    res.lrs["oracle"] = (lr, k)
+    value, pred = _tailored_rmse(model, oracle, x_te, dt, k, lr)
     record("oracle", pred, value)
 
     # symbolic: filter -> screen by one step -> keep best few -> choose on held-out with k steps
@@ -127,22 +133,35 @@ def run(system: System, preset: Preset, seed: int = 0, n_plot: int = 3, log=prin
     best = None
     for _gain, f, _lr in screened[: preset.n_keep]:
         g = symbolic.as_torch(f)
-        lr, val = _best_lr(model, g, x_val, dt, preset.k, preset.lr_grid)
+        lr, val, k = _best_lr_k(model, g, x_val, dt, (1, preset.k), preset.lr_grid)
         if best is None or val < best[0]:
-            best = (val, f, lr)
-    _, f, lr = best
-    res.chosen, res.lrs["symbolic"] = str(f), lr
-    log(f"[{system.name} seed {seed}] symbolic g: {f} (variance ratio {f.ratio:.2e}, lr {lr:g})")
-    value, pred = _tailored_rmse(model, symbolic.as_torch(f), x_te, dt, preset.k, lr)
+            best = (val, f, lr, k)
+    _, f, lr, k = best
+    res.chosen, res.lrs["symbolic"] = str(f), (lr, k)
+    log(f"[{system.name} seed {seed}] symbolic g: {f} (variance ratio {f.ratio:.2e}, lr {lr:g}, k {k})")
+    value, pred = _tailored_rmse(model, symbolic.as_torch(f), x_te, dt, k, lr)
     record("symbolic", pred, value)
+
+    # control for the neural row's extra training: vanilla fine-tuned as many more steps
+    f_ft = copy.deepcopy(model)
+    fit_vector_field(f_ft, x_tr, dx_tr, steps=preset.meta_steps)
+    with torch.no_grad():
+        pred = rollout(f_ft, x_te[:, 0], dt, steps)
+    record("vanilla_ft", pred, rmse(pred, x_te))
 
     # neural g, meta-tailored jointly with f (starting from the vanilla f)
     f_meta, g_phi = copy.deepcopy(model), NeuralG()
     meta_train(f_meta, g_phi, x_tr, dx_tr, dt, steps=preset.meta_steps, inner_lr=preset.inner_lr_train,
                batch=preset.meta_batch, seed=seed)
-    value, pred = _tailored_rmse(f_meta, g_phi, x_te, dt, preset.k, preset.inner_lr_train)
+    with torch.no_grad():
+        pred = rollout(f_meta, x_te[:, 0], dt, steps)
+    record("neural_g_untailored", pred, rmse(pred, x_te))
+    # test-time (lr, k) chosen on held-out like the other rows; the training lr with k=1 is in the grid
+    grid = tuple(sorted(set(preset.lr_grid) | {preset.inner_lr_train}))
+    lr, _, k = _best_lr_k(f_meta, g_phi, x_val, dt, (1, preset.k), grid)
+    value, pred = _tailored_rmse(f_meta, g_phi, x_te, dt, k, lr)
     record("neural_g", pred, value)
-    res.lrs["neural_g"] = preset.inner_lr_train
+    res.lrs["neural_g"] = (lr, k)
     res.seconds = time.time() - t0
     return res
 

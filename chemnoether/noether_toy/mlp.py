@@ -76,7 +76,7 @@ def fit_vector_field(model: CNMLP, x: torch.Tensor, dxdt: torch.Tensor, steps: i
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if log_every and step % log_every == 0:
             print(f"  vanilla step {step}: mse {float(loss):.2e}")
     return losses

@@ -96,11 +96,13 @@ def trajectory(system: System, y0: np.ndarray) -> np.ndarray:
 
 
 def make_dataset(system: System, n_train: int = 25, n_test: int = 25, noise_std: float = 0.1,
-                 seed: int = 0) -> dict[str, np.ndarray]:
-    """Train/test trajectories as HNN draws them.
+                 seed: int = 0, n_val: int = 0) -> dict[str, np.ndarray]:
+    """Train/test trajectories as HNN draws them (+ ``n_val`` extra validation ones, drawn last).
 
     Returns ``x_train``/``dxdt_train`` ``(n_train, T, 2)`` (states noisy, derivatives clean),
-    ``x_train_clean``, ``x_test`` ``(n_test, T, 2)`` (clean), ``t`` ``(T,)``.
+    ``x_train_clean``, ``x_test`` ``(n_test, T, 2)`` (clean), ``x_val`` ``(n_val, T, 2)`` (noisy
+    like training: what a practitioner holds out), ``t`` ``(T,)``. Train and test do not depend
+    on ``n_val``.
     """
     rng = np.random.default_rng(seed)
     lo, hi = system.radius_range
@@ -112,8 +114,18 @@ def make_dataset(system: System, n_train: int = 25, n_test: int = 25, noise_std:
     x = np.stack(trajs)
     dxdt = system.vector_field(x)
     train, test = x[:n_train], x[n_train:]
+    noisy_train = train + rng.normal(0, noise_std, train.shape) if noise_std > 0 else train.copy()
+    val_rng = np.random.default_rng([seed, 1])  # separate stream: train/test unchanged by n_val
+    val = []
+    for _ in range(n_val):
+        y0 = val_rng.uniform(-1, 1, 2)
+        val.append(trajectory(system, y0 / np.linalg.norm(y0) * val_rng.uniform(lo, hi)))
+    val = np.stack(val) if val else np.zeros((0, system.n_points, 2))
+    if noise_std > 0:
+        val = val + val_rng.normal(0, noise_std, val.shape)
     return {
-        "x_train": train + rng.normal(0, noise_std, train.shape) if noise_std > 0 else train.copy(),
+        "x_val": val,
+        "x_train": noisy_train,
         "x_train_clean": train,
         "dxdt_train": dxdt[:n_train],
         "x_test": test,

@@ -108,7 +108,7 @@ def meta_train(model: CNMLP, g: nn.Module, x: torch.Tensor, dxdt: torch.Tensor, 
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if log_every and step % log_every == 0:
             print(f"  meta step {step}: outer mse {float(loss):.2e}")
     return losses
