@@ -15,7 +15,7 @@ import os
 import numpy as np
 from ase.data import atomic_masses
 from rdkit import Chem
-from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
+from rdkit.Chem import rdForceFieldHelpers
 from tqdm import tqdm
 
 import chemnoether
@@ -36,10 +36,10 @@ from chemnoether.data.potentials import GFN2Potential, MMFFPotential, Potential
 from chemnoether.data.trajectory import Trajectory
 from chemnoether.errors import (
     ConfigError,
-    EmbeddingError,
     InvalidMoleculeError,
     SimulationError,
 )
+from chemnoether.featurize._mol_prep import embed_conformer
 
 THERMOSTATS = ("nve", "langevin")
 POTENTIALS = ("mmff", "gfn2")
@@ -59,13 +59,7 @@ def prepare_molecule(smiles: str, seed: int = 0) -> Chem.Mol:
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise InvalidMoleculeError(f"{smiles!r}: RDKit cannot parse this SMILES")
-    mol = Chem.AddHs(mol)
-    params = rdDistGeom.ETKDGv3()
-    params.randomSeed = seed
-    if rdDistGeom.EmbedMolecule(mol, params) < 0:
-        params.useRandomCoords = True  # RDKit's advice when the distance-geometry start fails
-        if rdDistGeom.EmbedMolecule(mol, params) < 0:
-            raise EmbeddingError(f"{smiles}: ETKDG could not embed a conformer (seed {seed})")
+    mol = embed_conformer(mol, seed)  # the featurizer's seeded ETKDG, with its fallback
     if rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
         rdForceFieldHelpers.MMFFOptimizeMolecule(mol, maxIters=10_000)
     elif rdForceFieldHelpers.UFFHasAllMoleculeParams(mol):

@@ -133,7 +133,7 @@ def _select_fragments(mol: Chem.Mol, fragments: str) -> Chem.Mol:
     return out
 
 
-def _embed(mol: Chem.Mol, seed: int) -> Chem.Mol:
+def embed_conformer(mol: Chem.Mol, seed: int) -> Chem.Mol:
     """ETKDG conformer with explicit hydrogens; heavy atoms keep their indices (H are appended)."""
     with_h = Chem.AddHs(mol)
     params = AllChem.ETKDGv3()
@@ -226,7 +226,7 @@ def prepare_mol(mol: Chem.Mol, options: MolOptions) -> tuple[Chem.Mol, np.ndarra
     _check_atoms(mol, options.unknown_elements, options.metals)
     conformer_id = options.conformer_id
     if options.positions == "embed":
-        mol = _embed(mol, options.seed)
+        mol = embed_conformer(mol, options.seed)
         conformer_id = -1
     if options.explicit_hydrogens:
         if options.positions == "conformer" and mol.GetNumConformers() == 0:

@@ -177,12 +177,6 @@ def _incidence(pairs, group_counts, n_atoms):
     return (atoms, groups), group_counts, sizes
 
 
-def molecules_parts(mols: Sequence[Chem.Mol], **options) -> list[GraphParts]:
-    """``molecules_batch`` split back into one ``GraphParts`` per molecule."""
-    batch = molecules_batch(mols, **options)
-    return [batch.graph_parts(g) for g in range(len(batch))]
-
-
 def molecule_parts(mol: Chem.Mol, **options) -> GraphParts:
     """Topology and features of one sanitised molecule (no positions)."""
     return molecules_batch([mol], **options).graph_parts(0)

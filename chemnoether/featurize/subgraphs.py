@@ -91,14 +91,6 @@ def ring_incidence(rings: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarr
     return np.asarray(atoms, dtype=np.int64), np.asarray(ring_ids, dtype=np.int64)
 
 
-def aromatic_rings(mol: Chem.Mol, bond_aromatic: Sequence[bool], offset: int = 0) -> list[bool]:
-    """Per ring of ``ring_list(mol)``: every bond ``b`` of the ring has ``bond_aromatic[offset + b]``."""
-    info = mol.GetRingInfo()
-    if not info.NumRings():
-        return []
-    return [all(bond_aromatic[offset + b] for b in ring) for ring in info.BondRings()]
-
-
 def functional_group_matches(mol: Chem.Mol) -> list[tuple[int, tuple[int, ...]]]:
     """(type id, matched atoms) for every match of every catalogue group, in catalogue order."""
     present = {mol.GetAtomWithIdx(i).GetAtomicNum() for i in range(mol.GetNumAtoms())}
