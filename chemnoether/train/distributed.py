@@ -78,9 +78,16 @@ def process_group(env: DistEnv, device: torch.device) -> Iterator[None]:
         dist.init_process_group(backend=backend, rank=env.rank, world_size=env.world_size)
     try:
         yield
-    finally:
+    except BaseException:
         if joined and dist.is_initialized():
             dist.destroy_process_group()
+        raise
+    if joined and dist.is_initialized():
+        # every process done communicating before any tears its connections down: otherwise gloo
+        # can abort a process that is still closing its side ("terminate called without an
+        # active exception", seen once in CI after both ranks had finished training)
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def wrap_model(model: torch.nn.Module, env: DistEnv, device: torch.device, find_unused: bool) -> torch.nn.Module:
