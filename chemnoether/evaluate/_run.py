@@ -59,6 +59,7 @@ def open_run(run_dir: str | os.PathLike, *, which: str = "best", split: str = "t
     ``config.yaml``, a bad split or device), each naming the path or value at fault.
     """
     # imported here: `chemnoether --help` and `import chemnoether.evaluate` stay light
+    from chemnoether.noether.recipe import TailoringSection  # noqa: PLC0415
     from chemnoether.train import find_checkpoint, load_model, load_recipe  # noqa: PLC0415
     from chemnoether.train.config import CONFIG_NAME  # noqa: PLC0415
     from chemnoether.train.recipe_data import DataOptions, windows_from_options  # noqa: PLC0415
@@ -78,7 +79,7 @@ def open_run(run_dir: str | os.PathLike, *, which: str = "best", split: str = "t
             "`chemnoether train` writes there; copy the recipe used for training to that path"
         )
     torch_device = resolve_device(device)
-    recipe = load_recipe(config, schemas={"data": DataOptions})
+    recipe = load_recipe(config, schemas={"data": DataOptions, "tailoring": TailoringSection})
     model = load_model(checkpoint, torch_device, which=which)
     splits = windows_from_options(recipe.data, progress=False)
     return OpenedRun(run_dir, checkpoint, recipe, model, getattr(splits, split), split, torch_device)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 SPLIT_CHOICES = ("test", "val", "train")
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
+ORACLE_CHOICES = ("linear_momentum", "angular_momentum", "energy")
 
 
 def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -31,6 +32,14 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
     evaluate.add_argument("--rollouts", type=_positive_int, default=8, metavar="K", help="rollout start frames (default 8)")
     evaluate.add_argument("--max-windows", type=_positive_int, default=None, metavar="N",
                           help="score at most N windows of the split, evenly spread (default: all)")
+    evaluate.add_argument("--oracle", choices=ORACLE_CHOICES, default=None,
+                          help="also tailor the model with this oracle conserved quantity (energy: MMFF94 + kinetic)")
+    evaluate.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K",
+                          help="inner steps of the oracle tailoring (default: the run's, else 1)")
+    evaluate.add_argument("--tailor-lr", type=_positive_float, default=None, metavar="LR",
+                          help="inner learning rate of the oracle tailoring (default: the run's, else 0.01)")
+    evaluate.add_argument("--tailor-optimizer", choices=("sgd", "adam"), default=None,
+                          help="inner optimiser of the oracle tailoring (default: the run's, else sgd)")
     evaluate.set_defaults(run=evaluate_command)
 
     rollout = subparsers.add_parser(
@@ -55,10 +64,16 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
 def evaluate_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether evaluate``: print the headline numbers and where the files went."""
     from chemnoether.evaluate.report import evaluate_run, metrics_table  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
 
+    from chemnoether.evaluate.tailoring import OracleTailoring  # noqa: PLC0415
+
+    oracle = None
+    if args.oracle is not None:
+        oracle = OracleTailoring(args.oracle, args.tailor_steps, args.tailor_lr, args.tailor_optimizer)
     metrics = evaluate_run(
         args.run_dir, which=args.which, split=args.split, rollout_steps=args.rollout_steps,
-        n_rollouts=args.rollouts, device=args.device, max_windows=args.max_windows,
+        n_rollouts=args.rollouts, device=args.device, max_windows=args.max_windows, oracle=oracle,
     )
     single, roll = metrics["single_step"], metrics["rollout"]
     print(
@@ -69,6 +84,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
     print(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
     if not roll["energy"]["available"]:
         print(f"energy: not evaluated: {roll['energy']['reason']}")
+    if "tailoring" in metrics:
+        comparison = pd.DataFrame(metrics["tailoring"]["variants"]).set_index("variant")
+        print("with and without tailoring (ratios to untailored):")
+        print(comparison.to_string(float_format=lambda value: f"{value:.4g}"))
     for name, reason in metrics["skipped_files"].items():
         print(f"{name}: not written: {reason}")
     folder = Path(metrics["files"]["metrics_json"]).parent
@@ -99,6 +118,16 @@ def _positive_int(text: str) -> int:
     value = _non_negative_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
     return value
 
 

@@ -18,6 +18,7 @@ from chemnoether._atomic import atomic_write
 ROLLOUT_MSE_NAME = "rollout_mse.png"
 ENERGY_DRIFT_NAME = "energy_drift.png"
 MOMENTUM_DRIFT_NAME = "momentum_drift.png"
+TAILORING_NAME = "tailoring.png"
 
 
 def write_rollout_plots(
@@ -39,6 +40,34 @@ def write_rollout_plots(
         (folder / ENERGY_DRIFT_NAME).unlink(missing_ok=True)  # one from an earlier evaluation would mislead
     written[MOMENTUM_DRIFT_NAME] = plot_momentum_drift(table, folder / MOMENTUM_DRIFT_NAME, title)
     return written, skipped
+
+
+def write_tailoring_plot(
+    tables: dict[str, pd.DataFrame], folder: str | os.PathLike, title: str = ""
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """``tailoring.png``: position MSE and energy drift against rollout time, one line per variant."""
+    try:
+        from matplotlib.figure import Figure  # noqa: PLC0415
+    except ImportError:
+        return {}, {TAILORING_NAME: "matplotlib is not installed (pip install 'chemnoether[plots]')"}
+    figure = Figure(figsize=(10, 4))
+    error_axis, energy_axis = figure.subplots(1, 2)
+    for name, table in tables.items():
+        steps = _after_start(table)
+        error_axis.plot(steps["time_fs"], steps["mse"], marker=".", label=name)
+        energy_axis.plot(steps["time_fs"], steps["energy_drift"], marker=".", label=name)
+    error_axis.set_ylabel("position MSE (Å²)")
+    energy_axis.set_ylabel("|E(t) - E(0)| (eV), reference potential")
+    for axis, column in ((error_axis, "mse"), (energy_axis, "energy_drift")):
+        values = pd.concat([_after_start(t)[[column]] for t in tables.values()])
+        _log_scale_if_positive(axis, values)
+        axis.set_xlabel("rollout time (fs)")
+        axis.legend(fontsize="small")
+    if title:
+        figure.suptitle(title, fontsize="medium")
+    figure.tight_layout()
+    path = Path(folder) / TAILORING_NAME
+    return {TAILORING_NAME: atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=120, format="png"))}, {}
 
 
 def plot_rollout_mse(table: pd.DataFrame, path: str | os.PathLike, title: str = "") -> Path:

@@ -8,7 +8,10 @@ start frames, and writes ``run_dir/eval/``:
 * ``metrics.csv``: one row per headline number (``metric``, ``model``, ``value``, ``unit``);
 * ``rollout.csv``: per rollout step (``_diagnostics.ROLLOUT_COLUMNS``);
 * ``windows.csv``: per-window single-jump errors;
-* ``rollout_mse.png``, ``energy_drift.png``, ``momentum_drift.png`` (with matplotlib).
+* ``rollout_mse.png``, ``energy_drift.png``, ``momentum_drift.png`` (with matplotlib);
+* for a meta-tailored run, or with ``oracle``: ``tailoring.csv`` (one row per variant: tailored,
+  untailored, oracle-tailored, with costs and ratios), ``rollout_<variant>.csv`` and
+  ``tailoring.png`` (``chemnoether.evaluate.tailoring``).
 
 ``rollout_run(run_dir, steps)`` writes one rollout as a trajectory (extxyz by default).
 """
@@ -26,22 +29,27 @@ import pandas as pd
 
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import ConfigError
-from chemnoether.evaluate._diagnostics import (
-    pick_rollout_starts,
-    reference_potential,
-    rollout_diagnostics,
-    single_step_errors,
-)
+from chemnoether.evaluate._diagnostics import pick_rollout_starts, reference_potential
 from chemnoether.evaluate._run import open_run, true_states
 from chemnoether.evaluate.metrics import as_x100
-from chemnoether.evaluate.plots import write_rollout_plots
+from chemnoether.evaluate.plots import write_rollout_plots, write_tailoring_plot
 from chemnoether.evaluate.rollout import rollout
+from chemnoether.evaluate.tailoring import (
+    TAILORED,
+    UNTAILORED,
+    OracleTailoring,
+    comparison_table,
+    score_variant,
+    tailoring_variants,
+    variant_row,
+)
 
 EVAL_DIR = "eval"
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"
 ROLLOUT_CSV = "rollout.csv"
 WINDOWS_CSV = "windows.csv"
+TAILORING_CSV = "tailoring.csv"
 UNITS = {
     "pos_mse": "Å^2",
     "pos_mse_x100": "1e-2 Å^2",
@@ -63,6 +71,7 @@ def evaluate_run(
     n_rollouts: int = 8,
     device: str = "cpu",
     max_windows: int | None = None,
+    oracle: OracleTailoring | None = None,
 ) -> dict:
     """Score the model of ``run_dir`` on ``split`` and write ``run_dir/eval/`` (module docstring).
 
@@ -74,6 +83,7 @@ def evaluate_run(
         n_rollouts: start frames, evenly spread over the split.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         max_windows: score at most this many windows (evenly spread) for the single-jump numbers.
+        oracle: also tailor the (inner) model with an oracle g (``OracleTailoring``).
 
     Returns the metrics (what ``metrics.json`` holds; NaN as ``None``).
     Raises ``CheckpointError`` / ``ConfigError`` naming the path when the run lacks a checkpoint
@@ -82,11 +92,20 @@ def evaluate_run(
     run = open_run(run_dir, which=which, split=split, device=device)
     indices = _window_indices(len(run.windows), max_windows)
     batch_size = run.recipe.train.val_batch_size or run.recipe.train.batch_size
-    windows_table = single_step_errors(run, indices, batch_size)
     starts, steps = pick_rollout_starts(run.windows, n_rollouts, rollout_steps)
     potential, energy_reason = reference_potential(run)
-    rollout_table, rollout_summary = rollout_diagnostics(run, starts, steps, potential)
+    variants = tailoring_variants(run, oracle)
+    windows_table, rollout_table, rollout_summary, seconds = score_variant(
+        run, run.model, indices, batch_size, starts, steps, potential
+    )
     rollout_summary["energy"] = _energy_summary(rollout_table, potential, energy_reason)
+    main = TAILORED if TAILORED in variants else UNTAILORED
+    rows, variant_tables = [variant_row(main, windows_table, rollout_table, rollout_summary, seconds)], {}
+    for name, model in variants.items():
+        if name != main:
+            single, table, summary, seconds = score_variant(run, model, indices, batch_size, starts, steps, potential)
+            rows.append(variant_row(name, single, table, summary, seconds))
+            variant_tables[name] = table
 
     metrics = {
         "run_dir": str(run.run_dir),
@@ -113,6 +132,15 @@ def evaluate_run(
     }
     title = f"{metrics['molecule']}: {run.model_kind}, {split} split, step {run.step_fs:g} fs"
     plots, skipped = write_rollout_plots(rollout_table, folder, title)
+    if variants:
+        comparison = comparison_table(rows)
+        metrics["tailoring"] = {"main": main, "variants": comparison.to_dict(orient="records")}
+        files["tailoring_csv"] = _write_csv(comparison, folder / TAILORING_CSV)
+        for name, table in variant_tables.items():
+            files[f"rollout_{name}_csv"] = _write_csv(table, folder / f"rollout_{name}.csv")
+        more, why = write_tailoring_plot({main: rollout_table, **variant_tables}, folder, title)
+        plots.update(more)
+        skipped.update(why)
     files.update({Path(name).stem + "_png": path for name, path in plots.items()})
     files["metrics_json"] = folder / METRICS_JSON
     metrics["files"] = {name: str(path) for name, path in files.items()}
@@ -150,6 +178,15 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
         ("rollout.min_steps_until_unphysical", kind, stability["min_steps_until_unphysical"], steps),
         ("rollout.fraction_completed", kind, stability["fraction_completed"], f"of {roll['n_rollouts']} rollouts"),
     ]
+    for variant in metrics.get("tailoring", {}).get("variants", []):
+        who = f"{kind} {variant['variant']}"
+        rows += [
+            ("tailoring.rollout_final_mse", who, variant["rollout_final_mse"], UNITS["pos_mse"]),
+            ("tailoring.final_energy_drift", who, variant["final_energy_drift"], UNITS["energy"]),
+            ("tailoring.final_angular_momentum_drift", who, variant["final_angular_momentum_drift"], UNITS["angular_momentum"]),
+            ("tailoring.seconds_per_rollout_step", who, variant["seconds_per_rollout_step"], "s"),
+            ("tailoring.cost_vs_untailored", who, variant["cost_vs_untailored"], "ratio"),
+        ]
     table = pd.DataFrame(rows, columns=["metric", "model", "value", "unit"])
     table["value"] = table["value"].astype(float)  # None (a NaN in JSON) back to NaN
     return table

@@ -3,6 +3,10 @@
 A rollout feeds the model's own prediction back as the next input: positions and velocities of
 step k + 1 are the model's output at step k. Graphs come from the same ``Topology`` the model was
 trained on, so fixed edges (MD17 graph) stay fixed and radius graphs follow the predicted atoms.
+
+A tailored model (``NoetherTailoredModel``) with ``anchor="start"`` is asked at every step to keep
+g at its value at the rollout's start, so a quantity that drifts a little each step is pulled back
+to where the rollout began rather than to where the previous step left it.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def rollout(
     was_training = model.training
     model.eval()
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    anchored = getattr(model, "anchor", None) == "start"
+    reference = None
     try:
         for step in range(n_steps):
             if not alive.any():
@@ -64,7 +70,15 @@ def rollout(
             system_data = {keys.DT: np.full(len(idx), dt_fs, dtype=np_float)}
             graph = build_batched_graph(topology.batch_parts(cur_pos, atom_data, system_data))
             batch = GraphTensors.from_graph(graph, device=device, dtype=dtype)
-            prediction = model(batch)
+            if anchored:
+                rows = torch.as_tensor(idx, device=batch.device)
+                if reference is None:  # g of every start, once; later steps take their rows
+                    start_values = model.g(batch).reshape(len(idx), -1).to(dtype)
+                    reference = start_values.new_full((n_starts, start_values.shape[1]), torch.nan)
+                    reference[rows] = start_values
+                prediction = model(batch, reference=reference[rows])
+            else:
+                prediction = model(batch)
             new_pos = prediction.pos.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
             new_vel = prediction.vel.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
             finite = np.isfinite(new_pos).all(axis=(1, 2)) & np.isfinite(new_vel).all(axis=(1, 2))

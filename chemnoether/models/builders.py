@@ -16,11 +16,22 @@ from chemnoether.models.constant_velocity import ConstantVelocity
 from chemnoether.models.egnn import EGNNDynamics
 from chemnoether.models.equivariant import EquivariantDynamics
 
+
+
+def _noether_tailored(model: dict, g: dict, options: dict | None = None, learn_lr: bool = False, anchor: str = "start"):
+    """A meta-tailored model (``chemnoether.noether.NoetherTailoredModel``) around ``model``."""
+    # imported on use: chemnoether.noether builds on chemnoether.models
+    from chemnoether.noether.tailored_model import build_tailored_model  # noqa: PLC0415
+
+    return build_tailored_model(model, g, options, learn_lr, anchor)
+
+
 BUILDERS: MappingProxyType[str, Callable[..., DynamicsModel]] = MappingProxyType(
     {
         EquivariantDynamics.kind: EquivariantDynamics,
         EGNNDynamics.kind: EGNNDynamics,
         ConstantVelocity.kind: ConstantVelocity,
+        "noether_tailored": _noether_tailored,
     }
 )
 MODEL_KINDS: tuple[str, ...] = tuple(BUILDERS)

@@ -72,7 +72,10 @@ class NoetherEmbedding(torch.nn.Module):
 
     ``forward(state: GraphTensors) -> (num_graphs, k)``; it reads ``atom[POS]``, ``atom[VEL]``,
     ``atom[ATOMIC_NUMBERS]``, the edges, and the ring and subgraph incidences.
+    ``config`` holds the keyword arguments that rebuild it (``NoetherEmbedding(**g.config)``).
     """
+
+    kind = "learned"
 
     def __init__(
         self,
@@ -101,6 +104,10 @@ class NoetherEmbedding(torch.nn.Module):
         self.messages = torch.nn.ModuleList(_mlp([2 * hidden + edge_width, hidden, hidden]) for _ in range(layers))
         self.updates = torch.nn.ModuleList(_mlp([2 * hidden, hidden, hidden]) for _ in range(layers))
         self.head = _mlp([3 * hidden, hidden, self.k])
+        self.config = {
+            "elements": [int(z) for z in self.element_types.elements], "k": self.k, "hidden": hidden, "layers": layers,
+            "cutoff": float(cutoff), "num_basis": num_basis, "edges": self.edges, "velocity_scale": self.velocity_scale,
+        }
 
     def atom_features(self, state: GraphTensors) -> torch.Tensor:
         """(N, hidden) invariant per-atom features after message passing."""

@@ -89,6 +89,7 @@ def harmonic_bond_potential(reference: GraphTensors, stiffness: float = 1.0, edg
 class LinearMomentum(torch.nn.Module):
     """Oracle g: ``state -> (B, 3)`` linear momentum (``linear_momentum``)."""
 
+    kind = "linear_momentum"
     k = 3
 
     def forward(self, state: GraphTensors) -> torch.Tensor:
@@ -98,6 +99,7 @@ class LinearMomentum(torch.nn.Module):
 class AngularMomentum(torch.nn.Module):
     """Oracle g: ``state -> (B, 3)`` angular momentum about the centre of mass (``angular_momentum``)."""
 
+    kind = "angular_momentum"
     k = 3
 
     def forward(self, state: GraphTensors) -> torch.Tensor:
@@ -112,6 +114,7 @@ class TotalEnergy(torch.nn.Module):
             ``None`` gives the kinetic energy alone.
     """
 
+    kind = "energy"
     k = 1
 
     def __init__(self, potential: TorchEnergy | None = None):

@@ -178,11 +178,16 @@ def tailoring_loss(
     horizon: int = 1,
     mode: str = "initial",
     inner: str = "autoregressive",
+    reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B,) per-graph Noether loss of the model's ``horizon``-step rollout from ``batch`` (``rollout``)."""
+    """(B,) per-graph Noether loss of the model's ``horizon``-step rollout from ``batch`` (``rollout``).
+
+    ``reference``: (B, k) values standing in for ``g(batch)`` (``losses.noether_loss_per_graph``).
+    """
     if inner not in INNER_ROLLOUTS:
         raise ConfigError(f"inner must be one of {INNER_ROLLOUTS}, got {inner!r}")
-    return noether_loss_per_graph(g, rollout(model, batch, conditioning, horizon, inner == "teacher_forced"), mode)
+    states = rollout(model, batch, conditioning, horizon, inner == "teacher_forced")
+    return noether_loss_per_graph(g, states, mode, reference)
 
 
 def tailor(
@@ -199,13 +204,16 @@ def tailor(
     keep_if_improved: bool = False,
     learned_lr: torch.Tensor | None = None,
     create_graph: bool = False,
+    reference: torch.Tensor | None = None,
 ) -> tuple[Prediction, TailoringInfo]:
     """Tailor per-graph conditioning of ``model`` to the Noether loss of ``g``; predict with it.
 
     See the module docstring and ``TailoringOptions`` for the options. ``learned_lr``: a scalar
     tensor (e.g. ``exp`` of an ``nn.Parameter``) used as the inner learning rate instead of ``lr``.
     Runs with gradients enabled even inside ``torch.no_grad()`` (the inner step needs them); the
-    returned prediction then carries no graph. Returns ``(prediction, TailoringInfo)``.
+    returned prediction then carries no graph. ``reference``: (B, k) values of g that the rollout
+    must keep, instead of ``g(batch)`` (e.g. g at the start of a long rollout; detached here).
+    Returns ``(prediction, TailoringInfo)``.
     """
     options = TailoringOptions(
         steps=steps, lr=lr, optimizer=optimizer, horizon=horizon, mode=mode, inner=inner,
@@ -213,7 +221,8 @@ def tailor(
     )
     outer_grad = torch.is_grad_enabled()
     with torch.enable_grad():
-        params, info = _inner_loop(model, batch, g, options, learned_lr, outer_grad)
+        reference = None if reference is None else reference.detach()
+        params, info = _inner_loop(model, batch, g, options, learned_lr, outer_grad, reference)
     if not outer_grad:
         params = [p.detach() for p in params]
     with torch.set_grad_enabled(outer_grad):
@@ -222,7 +231,7 @@ def tailor(
     return prediction, info
 
 
-def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_grad: bool):
+def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_grad: bool, reference=None):
     params = identity_parameters(model, batch)
     identity = [p.detach() for p in params]
     b = batch.num_graphs
@@ -233,7 +242,9 @@ def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_gr
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     loss_before = None
     for step in range(1, options.steps + 1):
-        per_graph = tailoring_loss(model, batch, g, as_conditioning(params), options.horizon, options.mode, options.inner)
+        per_graph = tailoring_loss(
+            model, batch, g, as_conditioning(params), options.horizon, options.mode, options.inner, reference
+        )
         if loss_before is None:
             loss_before = per_graph.detach()
         failed = failed | ~torch.isfinite(per_graph)
@@ -252,7 +263,9 @@ def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_gr
     loss_after = None
     if options.keep_if_improved:
         with torch.no_grad():
-            loss_after = tailoring_loss(model, batch, g, as_conditioning(params), options.horizon, options.mode, options.inner)
+            loss_after = tailoring_loss(
+                model, batch, g, as_conditioning(params), options.horizon, options.mode, options.inner, reference
+            )
         kept = kept & torch.isfinite(loss_after) & (loss_after < loss_before)
     # a graph that is not kept gets exactly its identity parameters back (no gradient path)
     params = [torch.where(kept.unsqueeze(1), p, ref) for p, ref in zip(params, identity)]

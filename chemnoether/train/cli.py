@@ -1,7 +1,9 @@
 """``chemnoether train RECIPE -o RUN_DIR [--set train.lr=1e-3 ...]``: a recipe from the command line.
 
 The recipe's ``data:`` section is ``DataOptions`` (a trajectory and its split), ``model:`` is
-``kind`` plus the keywords of ``chemnoether.models.build_model``, ``train:`` is ``TrainConfig``.
+``kind`` plus the keywords of ``chemnoether.models.build_model``, ``train:`` is ``TrainConfig``;
+an optional ``tailoring:`` section (``chemnoether.noether.recipe.TailoringSection``) wraps the
+model in a ``NoetherTailoredModel`` and so meta-trains it.
 Under ``torchrun --nproc_per_node N -m chemnoether.cli train ...`` it trains data-parallel.
 ``add_train_parser(subparsers)`` adds the command to the ``chemnoether`` parser.
 """
@@ -41,10 +43,11 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     import yaml  # noqa: PLC0415 - keep `chemnoether --help` fast
 
     from chemnoether.errors import ConfigError  # noqa: PLC0415
+    from chemnoether.noether.recipe import TailoringSection, tailored  # noqa: PLC0415
     from chemnoether.train import fit, load_recipe, seed_everything  # noqa: PLC0415
     from chemnoether.train.recipe_data import DataOptions, windows_from_options  # noqa: PLC0415
 
-    recipe = load_recipe(args.recipe, args.overrides, schemas={"data": DataOptions})
+    recipe = load_recipe(args.recipe, args.overrides, schemas={"data": DataOptions, "tailoring": TailoringSection})
     model_options = dict(recipe.model)
     kind = model_options.pop("kind", None)
     if not isinstance(kind, str):
@@ -59,6 +62,8 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
         model_options = complete_model_options(kind, model_options, splits.train)
     seed_everything(recipe.train.seed)  # the same initial weights for the same recipe
     model = (builder or _default_builder())(kind, **model_options)
+    if recipe.tailoring is not None:
+        model = tailored(model, recipe.tailoring, splits.train.trajectory.metadata.get("smiles"))
     result = fit(model, splits.train, splits.val, recipe, args.run_dir, resume=args.resume)
     best = "none" if result.best_val_loss is None else f"{result.best_val_loss:.6g} at step {result.best_step}"
     print(

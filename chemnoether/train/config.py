@@ -166,7 +166,9 @@ def recipe_from_dict(
     sections = {}
     for name in SECTIONS:
         value = raw.get(name)
-        if name in schemas:
+        if name == "tailoring" and value is None:
+            sections[name] = None  # no section: no tailoring, whatever the schema
+        elif name in schemas:
             sections[name] = from_mapping(schemas[name], {} if value is None else value, name)
         elif value is None:
             sections[name] = None if name == "tailoring" else {}

@@ -52,3 +52,16 @@ def heavy_run(trained_run, tmp_path_factory):
 def copy_run():
     """``copy_run(run_dir, destination, **data_changes)``: a copy of a run to evaluate apart."""
     return _copy_run
+
+
+@pytest.fixture(scope="session")
+def tailored_run(tmp_path_factory):
+    """A meta-tailored run: the same recipe with a ``tailoring:`` section (learned g, one inner step)."""
+    folder = tmp_path_factory.mktemp("tailored")
+    recipe = folder / "recipe.yaml"
+    tailoring = {"g": "learned", "k": 4, "hidden": 8, "layers": 1, "steps": 1, "lr": 0.01}
+    recipe.write_text(yaml.safe_dump({**RECIPE, "tailoring": tailoring}))
+    run_dir = folder / "run"
+    args = argparse.Namespace(recipe=str(recipe), run_dir=str(run_dir), overrides=[], resume="never", check=False)
+    assert train_command(args) == 0
+    return run_dir

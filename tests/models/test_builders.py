@@ -13,7 +13,7 @@ from chemnoether.models import (
 
 
 def test_kinds():
-    assert MODEL_KINDS == ("equivariant", "egnn", "constant_velocity")
+    assert MODEL_KINDS == ("equivariant", "egnn", "constant_velocity", "noether_tailored")
     assert isinstance(build_model("equivariant", elements=[1, 6], channels=4, layers=1), EquivariantDynamics)
     assert isinstance(build_model("egnn", elements=[1, 6]), EGNNDynamics)
     with pytest.raises(TypeError):
@@ -21,7 +21,7 @@ def test_kinds():
 
 
 def test_unknown_kind_lists_the_kinds():
-    with pytest.raises(ConfigError, match=r"'transformer'.*\['equivariant', 'egnn', 'constant_velocity'\]"):
+    with pytest.raises(ConfigError, match=r"'transformer'.*\['equivariant', 'egnn', 'constant_velocity', 'noether_tailored'\]"):
         build_model("transformer", elements=[1])
 
 

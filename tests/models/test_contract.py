@@ -34,6 +34,11 @@ SMALL = {
 def make(kind, **options):
     torch.manual_seed(0)
     with float64_default():
+        if kind == "noether_tailored":
+            # the meta-tailored wrapper: a learned g, one inner step, second order
+            inner = {"kind": "equivariant", "elements": HCO, **SMALL["equivariant"], **options}
+            g = {"kind": "learned", "elements": HCO, "k": 4, "hidden": 8, "layers": 1}
+            return build_model(kind, model=inner, g=g, options={"lr": 0.05, "create_graph": True}, learn_lr=True).double()
         return build_model(kind, elements=HCO, **{**SMALL[kind], **options}).double()
 
 
@@ -53,7 +58,7 @@ def test_momentum_conserved_exactly(kind, ethanol, other_molecules):
     assert_momentum_conserved(make(kind), batch, atol=1e-10)
 
 
-@pytest.mark.parametrize("kind", ["equivariant", "egnn"])
+@pytest.mark.parametrize("kind", ["equivariant", "egnn", "noether_tailored"])
 def test_without_projection_momentum_is_not_conserved(kind, ethanol):
     errors = momentum_errors(make(kind, conserve_momentum=False), batch_of(ethanol))
     assert errors["momentum"] > 1e-8
@@ -82,7 +87,7 @@ def test_rebuilt_from_config(kind, ethanol):
     torch.testing.assert_close(twin(batch).pos, model(batch).pos, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("kind", ["equivariant", "egnn"])
+@pytest.mark.parametrize("kind", ["equivariant", "egnn", "noether_tailored"])
 def test_unknown_element_is_named(kind, glycine):
     with pytest.raises(ConfigError, match=r"7 \(N\).*\[1 \(H\), 6 \(C\), 8 \(O\)\]"):
         make(kind)(batch_of(glycine, starts=(0,)))

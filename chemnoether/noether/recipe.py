@@ -1,0 +1,142 @@
+"""The ``tailoring:`` section of a training recipe, and the tailored model it builds.
+
+``chemnoether train`` wraps the recipe's model in a ``NoetherTailoredModel`` when the recipe has
+this section, and so meta-trains it (Alet et al. 2021, Algorithm 1); the checkpoint records the
+whole wrapper (``kind="noether_tailored"``), so ``load_model`` and ``chemnoether evaluate`` rebuild
+it. ``g`` names the conserved quantity: a learned ``NoetherEmbedding``, or an oracle (linear or
+angular momentum; total energy under a differentiable MMFF94, for all-atom molecules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from chemnoether.errors import ConfigError
+from chemnoether.noether.embeddings import NoetherEmbedding
+from chemnoether.noether.oracles import AngularMomentum, LinearMomentum, TotalEnergy
+from chemnoether.noether.tailored_model import NoetherTailoredModel
+from chemnoether.noether.tailoring import TailoringOptions
+from chemnoether.train._typecheck import coerce_fields
+
+G_KINDS = ("learned", "linear_momentum", "angular_momentum", "energy")
+
+
+@dataclass
+class TailoringSection:
+    """The ``tailoring:`` section (every key optional; checked on construction).
+
+    ``g``: ``"learned"`` (a ``NoetherEmbedding`` of width ``k``, ``hidden``, ``layers``,
+    ``cutoff`` Å, trained with the model) or an oracle (``"linear_momentum"``,
+    ``"angular_momentum"``, ``"energy"``: MMFF94 plus kinetic energy of the trajectory's molecule).
+    ``steps`` inner steps in training, ``eval_steps`` at prediction time (default ``steps``);
+    ``lr`` the inner learning rate (the start value when ``learn_lr``); ``second_order``:
+    meta-gradients through the inner step (needed for g to learn); ``anchor``: in rollouts, the
+    Noether loss compares each step with g at the rollout's ``"start"`` or at the current
+    ``"step"``. The rest as ``TailoringOptions``.
+    """
+
+    g: Literal["learned", "linear_momentum", "angular_momentum", "energy"] = "learned"
+    k: int = 8
+    hidden: int = 32
+    layers: int = 2
+    cutoff: float = 5.0
+    steps: int = 1
+    eval_steps: int | None = None
+    lr: float = 0.01
+    learn_lr: bool = True
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    horizon: int = 1
+    mode: Literal["initial", "consecutive"] = "initial"
+    inner: Literal["autoregressive", "teacher_forced"] = "autoregressive"
+    keep_if_improved: bool = False
+    second_order: bool = True
+    anchor: Literal["start", "step"] = "start"
+
+    def __post_init__(self):
+        coerce_fields(self, "tailoring")
+        for name in ("k", "hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"tailoring.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.cutoff > 0:
+            raise ConfigError(f"tailoring.cutoff must be > 0 Å, got {self.cutoff!r}")
+        try:
+            self.options()
+        except ConfigError as err:
+            raise ConfigError(f"{err} (recipe section tailoring:)") from err
+
+    def options(self) -> TailoringOptions:
+        return TailoringOptions(
+            steps=self.steps, lr=self.lr, optimizer=self.optimizer, horizon=self.horizon, mode=self.mode,
+            inner=self.inner, keep_if_improved=self.keep_if_improved, create_graph=self.second_order,
+            eval_steps=self.eval_steps,
+        )
+
+    def g_spec(self, elements, smiles: str | None) -> dict:
+        """The ``g`` description ``g_from_spec`` builds (what a checkpoint records)."""
+        if self.g == "learned":
+            return {"kind": "learned", "elements": [int(z) for z in elements], "k": self.k, "hidden": self.hidden,
+                    "layers": self.layers, "cutoff": float(self.cutoff)}
+        if self.g == "energy":
+            if not smiles:
+                raise ConfigError(
+                    "tailoring.g='energy' needs the molecule's SMILES (the trajectory's metadata['smiles']) to set up MMFF94"
+                )
+            return {"kind": "energy", "smiles": smiles}
+        return {"kind": self.g}
+
+
+class MMFFTotalEnergy(TotalEnergy):
+    """Oracle g: kinetic plus MMFF94 energy (eV) of ``smiles`` (explicit H, ``generate_md``'s atom order).
+
+    Every graph of a batch must be this molecule with all its atoms, hydrogens included.
+    """
+
+    def __init__(self, smiles: str):
+        from chemnoether.data.generate import prepare_molecule  # noqa: PLC0415 - RDKit only when used
+        from chemnoether.data.torch_mmff import MMFFEnergy  # noqa: PLC0415
+
+        super().__init__(MMFFEnergy(prepare_molecule(smiles)))
+        self.config = {"smiles": smiles}
+
+
+def g_from_spec(spec: dict) -> torch.nn.Module:
+    """A g from its description (``TailoringSection.g_spec``, or ``g_spec`` of a built one)."""
+    if not isinstance(spec, dict) or spec.get("kind") not in G_KINDS:
+        raise ConfigError(f"g must be a mapping with kind one of {G_KINDS}, got {spec!r}")
+    options = {key: value for key, value in spec.items() if key != "kind"}
+    kind = spec["kind"]
+    if kind == "learned":
+        try:
+            return NoetherEmbedding(**options)
+        except TypeError as err:
+            raise ConfigError(f"learned g: {err}") from err
+    if kind == "energy":
+        if set(options) != {"smiles"}:
+            raise ConfigError(f"energy g takes exactly one option, smiles; got {sorted(options)}")
+        return MMFFTotalEnergy(options["smiles"])
+    if options:
+        raise ConfigError(f"{kind} g takes no options, got {sorted(options)}")
+    return LinearMomentum() if kind == "linear_momentum" else AngularMomentum()
+
+
+def g_spec(g) -> dict:
+    """The description of a built g, such that ``g_from_spec(g_spec(g))`` rebuilds it."""
+    kind = getattr(g, "kind", None)
+    if kind not in G_KINDS or (kind == "energy" and not hasattr(g, "config")):
+        raise ConfigError(
+            f"{type(g).__name__} cannot be recorded in a checkpoint: use a NoetherEmbedding or a named oracle "
+            f"({', '.join(G_KINDS)}); a custom g can still tailor, but not through build_model / load_model"
+        )
+    return {"kind": kind, **dict(getattr(g, "config", {}))}
+
+
+def tailored(model: torch.nn.Module, section: TailoringSection, smiles: str | None = None) -> NoetherTailoredModel:
+    """``model`` wrapped for meta-tailoring as ``section`` says (``smiles``: the molecule, for ``g: energy``)."""
+    elements = getattr(model, "config", {}).get("elements")
+    if elements is None:
+        raise ConfigError(f"{type(model).__name__} records no elements in its config: it cannot be tailored from a recipe")
+    g = g_from_spec(section.g_spec(elements, smiles))
+    return NoetherTailoredModel(model, g, section.options(), learn_lr=section.learn_lr, anchor=section.anchor)

@@ -1,0 +1,70 @@
+"""The ``tailoring:`` recipe section, g descriptions, and the rebuildable tailored model."""
+
+import pytest
+import torch
+
+from chemnoether.errors import ConfigError
+from chemnoether.models import build_model
+from chemnoether.noether import LinearMomentum, NoetherEmbedding, noether_loss_per_graph, rollout
+from chemnoether.noether.recipe import TailoringSection, g_from_spec, g_spec, tailored
+from chemnoether.train import recipe_from_dict
+
+from .conftest import HCO, batch_of, graphs_of, tiny_model
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"steps": 0}, "steps"),
+        ({"lr": -1.0}, "lr"),
+        ({"lr": 0.0}, "lr"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"g": "entropy"}, "tailoring.g"),
+        ({"k": 0}, "tailoring.k"),
+        ({"anchor": "end"}, "anchor"),
+    ],
+)
+def test_bad_sections_are_refused_naming_the_key(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        TailoringSection(**changes)
+
+
+def test_recipe_without_the_section_has_no_tailoring():
+    recipe = recipe_from_dict({"model": {"kind": "equivariant"}}, schemas={"tailoring": TailoringSection})
+    assert recipe.tailoring is None
+    recipe = recipe_from_dict({"tailoring": {"steps": 2}}, ["tailoring.lr=0.5"], schemas={"tailoring": TailoringSection})
+    assert recipe.tailoring.steps == 2 and recipe.tailoring.lr == 0.5
+
+
+def test_g_descriptions_round_trip():
+    learned = g_from_spec(TailoringSection(k=3, hidden=8, layers=1).g_spec(HCO, None))
+    assert isinstance(learned, NoetherEmbedding) and learned.k == 3
+    twin = g_from_spec(g_spec(learned))
+    assert twin.config == learned.config
+    assert isinstance(g_from_spec(g_spec(LinearMomentum())), LinearMomentum)
+    with pytest.raises(ConfigError, match="kind one of"):
+        g_from_spec({"kind": "mystery"})
+    with pytest.raises(ConfigError, match="SMILES"):
+        TailoringSection(g="energy").g_spec(HCO, None)
+
+
+def test_tailored_model_rebuilds_from_its_config(ethanol):
+    model = tailored(tiny_model(), TailoringSection(g="learned", k=2, hidden=4, layers=1, learn_lr=True))
+    model.double()
+    twin = build_model(model.kind, **model.config).double()
+    twin.load_state_dict(model.state_dict())
+    batch = batch_of(graphs_of(ethanol, (0, 10)))
+    torch.testing.assert_close(twin(batch).pos, model(batch).pos, rtol=0, atol=0)
+
+
+def test_reference_stands_in_for_the_first_state(ethanol):
+    model = tiny_model()
+    batch = batch_of(graphs_of(ethanol, (0, 10)))
+    states = rollout(model, batch, None, 2)
+    g = LinearMomentum()
+    plain = noether_loss_per_graph(g, states)
+    torch.testing.assert_close(noether_loss_per_graph(g, states, reference=g(batch)), plain)
+    shifted = noether_loss_per_graph(g, states, reference=g(batch) + 1.0)
+    assert (shifted > plain).all()
+    with pytest.raises(ConfigError, match="shape"):
+        noether_loss_per_graph(g, states, reference=torch.zeros(5, 3, dtype=torch.float64))
