@@ -1,0 +1,88 @@
+"""Reaction plausibility: parsing reaction SMILES, the conservation-law oracle, decoy families.
+
+See DESIGN.md section 7. ``parse_reaction`` turns a reaction SMILES into a ``Reaction`` (parse
+errors raise ``ReactionParseError``); ``oracle_checks`` gives the verdict of the conserved
+quantities (chemistry violations are verdicts, not errors); ``generate_D0`` ... ``generate_D4``
+(or ``generate_decoys``) build wrong products of five named families for the same reactants,
+D3 and D4 drawing on a ``ReactionPool`` of training reactions.
+"""
+
+from chemnoether.reactions.decoys import (
+    FAMILIES,
+    GENERATORS,
+    Decoy,
+    generate_D0,
+    generate_D1,
+    generate_D2,
+    generate_D3,
+    generate_D4,
+    generate_decoys,
+    plain_product,
+    skeleton_key,
+)
+from chemnoether.reactions.oracle import (
+    CHARGE_PENALTY,
+    CHECKS,
+    CheckResult,
+    OracleVerdict,
+    Reason,
+    element_counts,
+    element_subset,
+    formal_charge,
+    mapped_elements,
+    oracle_checks,
+    oracle_table,
+    sanitization,
+)
+from chemnoether.reactions.parse import (
+    Reaction,
+    ReactionElementError,
+    ReactionParseError,
+    canonical_key,
+    parse_reaction,
+)
+from chemnoether.reactions.templates import (
+    ReactionPool,
+    Template,
+    TemplateLibrary,
+    apply_template,
+    extract_template,
+    reaction_centre,
+)
+
+__all__ = [
+    "CHARGE_PENALTY",
+    "CHECKS",
+    "FAMILIES",
+    "GENERATORS",
+    "CheckResult",
+    "Decoy",
+    "OracleVerdict",
+    "Reaction",
+    "ReactionElementError",
+    "ReactionParseError",
+    "ReactionPool",
+    "Reason",
+    "Template",
+    "TemplateLibrary",
+    "apply_template",
+    "canonical_key",
+    "element_counts",
+    "element_subset",
+    "extract_template",
+    "formal_charge",
+    "generate_D0",
+    "generate_D1",
+    "generate_D2",
+    "generate_D3",
+    "generate_D4",
+    "generate_decoys",
+    "mapped_elements",
+    "oracle_checks",
+    "oracle_table",
+    "parse_reaction",
+    "plain_product",
+    "reaction_centre",
+    "sanitization",
+    "skeleton_key",
+]
