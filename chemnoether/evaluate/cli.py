@@ -40,6 +40,8 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
                           help="inner learning rate of the oracle tailoring (default: the run's, else 0.01)")
     evaluate.add_argument("--tailor-optimizer", choices=("sgd", "adam"), default=None,
                           help="inner optimiser of the oracle tailoring (default: the run's, else sgd)")
+    evaluate.add_argument("--tailor-blocks", type=_positive_int, default=None, metavar="B",
+                          help="oracle tailoring of the last B interaction blocks only (default: the run's, else all)")
     evaluate.set_defaults(run=evaluate_command)
 
     rollout = subparsers.add_parser(
@@ -70,7 +72,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     oracle = None
     if args.oracle is not None:
-        oracle = OracleTailoring(args.oracle, args.tailor_steps, args.tailor_lr, args.tailor_optimizer)
+        oracle = OracleTailoring(
+            args.oracle, args.tailor_steps, args.tailor_lr, args.tailor_optimizer, args.tailor_blocks
+        )
     metrics = evaluate_run(
         args.run_dir, which=args.which, split=args.split, rollout_steps=args.rollout_steps,
         n_rollouts=args.rollouts, device=args.device, max_windows=args.max_windows, oracle=oracle,

@@ -20,6 +20,8 @@ from chemnoether.data.topology import Topology
 from chemnoether.errors import ConfigError
 from chemnoether.featurize._build import build_batched_graph
 
+MAX_EXCURSION_A = 1.0e4  # Å from the start's centre: far beyond any physical step, short of float overflow
+
 
 @torch.no_grad()
 def rollout(
@@ -39,7 +41,9 @@ def rollout(
         pos, vel: (B, N, 3) start positions (Å) and velocities (Å/fs) of the topology's atoms.
     Returns:
         positions and velocities (B, n_steps + 1, N, 3), float64; index 0 is the start. Once a
-        rollout produces a non-finite value, it and every later frame of that start are NaN.
+        rollout produces a non-finite value, or an atom ``MAX_EXCURSION_A`` or more from where
+        that start began (a blown-up rollout; neighbour searches cannot bin such coordinates),
+        it and every later frame of that start are NaN.
     """
     pos = np.asarray(pos, dtype=np.float64)
     vel = np.asarray(vel, dtype=np.float64)
@@ -82,6 +86,9 @@ def rollout(
             new_pos = prediction.pos.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
             new_vel = prediction.vel.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
             finite = np.isfinite(new_pos).all(axis=(1, 2)) & np.isfinite(new_vel).all(axis=(1, 2))
+            with np.errstate(invalid="ignore"):
+                excursion = np.abs(new_pos - pos[idx].mean(axis=1, keepdims=True)).max(axis=(1, 2))
+            finite &= excursion < MAX_EXCURSION_A
             out_pos[idx[finite], step + 1] = new_pos[finite]
             out_vel[idx[finite], step + 1] = new_vel[finite]
             if stop_on_nan:

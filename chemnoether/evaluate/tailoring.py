@@ -33,7 +33,7 @@ COMPARISON_COLUMNS = (
 class OracleTailoring:
     """Tailor with an oracle g at evaluation time: which one, and the inner optimisation.
 
-    ``steps``, ``lr``, ``optimizer`` left ``None`` take the run's own tailoring options (a
+    ``steps``, ``lr``, ``optimizer``, ``blocks`` left ``None`` take the run's own tailoring options (a
     meta-tailored run; its learned inner rate included), else 1 step of SGD at lr 0.01.
     """
 
@@ -41,6 +41,7 @@ class OracleTailoring:
     steps: int | None = None
     lr: float | None = None
     optimizer: str | None = None
+    blocks: int | None = None
 
     def __post_init__(self):
         if self.oracle not in ORACLES:
@@ -67,7 +68,7 @@ def tailoring_variants(run: OpenedRun, oracle: OracleTailoring | None = None) ->
         return variants
     if not hasattr(base, "conditioning_sizes"):
         raise ConfigError(f"a {run.model_kind!r} model has no conditioning parameters: it cannot be tailored")
-    given = {name: getattr(oracle, name) for name in ("steps", "lr", "optimizer") if getattr(oracle, name) is not None}
+    given = {name: getattr(oracle, name) for name in ("steps", "lr", "optimizer", "blocks") if getattr(oracle, name) is not None}
     options = dataclasses.replace(options, **given, create_graph=False)
     if "steps" in given:
         options = dataclasses.replace(options, eval_steps=None)

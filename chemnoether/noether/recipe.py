@@ -35,7 +35,8 @@ class TailoringSection:
     ``lr`` the inner learning rate (the start value when ``learn_lr``); ``second_order``:
     meta-gradients through the inner step (needed for g to learn); ``anchor``: in rollouts, the
     Noether loss compares each step with g at the rollout's ``"start"`` or at the current
-    ``"step"``. The rest as ``TailoringOptions``.
+    ``"step"``; ``blocks``: tailor only the last ``blocks`` interaction blocks (cheaper). The rest
+    as ``TailoringOptions``.
     """
 
     g: Literal["learned", "linear_momentum", "angular_momentum", "energy"] = "learned"
@@ -54,6 +55,7 @@ class TailoringSection:
     keep_if_improved: bool = False
     second_order: bool = True
     anchor: Literal["start", "step"] = "start"
+    blocks: int | None = None
 
     def __post_init__(self):
         coerce_fields(self, "tailoring")
@@ -71,7 +73,7 @@ class TailoringSection:
         return TailoringOptions(
             steps=self.steps, lr=self.lr, optimizer=self.optimizer, horizon=self.horizon, mode=self.mode,
             inner=self.inner, keep_if_improved=self.keep_if_improved, create_graph=self.second_order,
-            eval_steps=self.eval_steps,
+            eval_steps=self.eval_steps, blocks=self.blocks,
         )
 
     def g_spec(self, elements, smiles: str | None) -> dict:
@@ -96,9 +98,9 @@ class MMFFTotalEnergy(TotalEnergy):
 
     def __init__(self, smiles: str):
         from chemnoether.data.generate import prepare_molecule  # noqa: PLC0415 - RDKit only when used
-        from chemnoether.data.torch_mmff import MMFFEnergy  # noqa: PLC0415
+        from chemnoether.data.torch_mmff import mmff_torch_potential  # noqa: PLC0415
 
-        super().__init__(MMFFEnergy(prepare_molecule(smiles)))
+        super().__init__(mmff_torch_potential(prepare_molecule(smiles)))
         self.config = {"smiles": smiles}
 
 

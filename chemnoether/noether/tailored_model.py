@@ -102,6 +102,7 @@ class NoetherTailoredModel(torch.nn.Module):
             self.model, batch, self.g,
             steps=steps, lr=o.lr, optimizer=o.optimizer, horizon=o.horizon, mode=o.mode, inner=o.inner,
             keep_if_improved=o.keep_if_improved, learned_lr=learned, create_graph=o.create_graph, reference=reference,
+            blocks=o.blocks,
         )
         return prediction
 

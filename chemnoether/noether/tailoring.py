@@ -59,6 +59,9 @@ class TailoringOptions:
             decreased (costs one more rollout).
         create_graph: second-order meta-gradients through the inner step (see module docstring).
         eval_steps: inner steps of ``NoetherTailoredModel`` in eval mode (``None``: ``steps``).
+        blocks: tailor the conditioning of only the last ``blocks`` interaction blocks (``None``:
+            all). The inner backward pass then stops at the first tailored block, so fewer
+            blocks cost less; the earlier blocks run unconditioned.
     """
 
     steps: int = 1
@@ -70,9 +73,12 @@ class TailoringOptions:
     keep_if_improved: bool = False
     create_graph: bool = False
     eval_steps: int | None = None
+    blocks: int | None = None
 
     def __post_init__(self):
         _check_count(self.steps, "steps")
+        if self.blocks is not None:
+            _check_count(self.blocks, "blocks")
         _check_count(self.horizon, "horizon")
         if self.eval_steps is not None:
             _check_count(self.eval_steps, "eval_steps")
@@ -112,15 +118,19 @@ def _check_count(value, name: str) -> None:
         raise ConfigError(f"tailoring {name} must be an integer >= 1, got {value!r}")
 
 
-def identity_parameters(model: torch.nn.Module, batch: GraphTensors) -> list[torch.Tensor]:
+def identity_parameters(model: torch.nn.Module, batch: GraphTensors, blocks: int | None = None) -> list[torch.Tensor]:
     """Flat list ``[scale_0, shift_0, scale_1, ...]`` of identity per-graph parameters, requiring grad.
 
     ``model.conditioning_sizes`` gives ``(num_scales, num_shifts)`` per block; the tensors have the
-    dtype and device of the batch's positions.
+    dtype and device of the batch's positions. ``blocks``: only the last ``blocks`` blocks.
     """
     sizes = getattr(model, "conditioning_sizes", None)
     if sizes is None:
         raise ConfigError(f"{type(model).__name__} has no conditioning_sizes: it cannot be tailored")
+    if blocks is not None:
+        if blocks > len(sizes):
+            raise ConfigError(f"tailoring blocks={blocks} but {type(model).__name__} has {len(sizes)} blocks")
+        sizes = sizes[len(sizes) - blocks :]
     like, b = batch.atom[keys.POS], batch.num_graphs
     params = []
     for num_scales, num_shifts in sizes:
@@ -129,9 +139,14 @@ def identity_parameters(model: torch.nn.Module, batch: GraphTensors) -> list[tor
     return params
 
 
-def as_conditioning(params: Sequence[torch.Tensor]) -> list[BlockCondition]:
-    """The flat ``[scale_0, shift_0, ...]`` list as one ``BlockCondition`` per block."""
-    return [BlockCondition(scale=params[i], shift=params[i + 1]) for i in range(0, len(params), 2)]
+def as_conditioning(params: Sequence[torch.Tensor], num_blocks: int | None = None) -> list[BlockCondition | None]:
+    """The flat ``[scale_0, shift_0, ...]`` list as one ``BlockCondition`` per block.
+
+    ``num_blocks``: the model's block count, when ``params`` cover only its last blocks (the
+    earlier ones get ``None``, i.e. no conditioning).
+    """
+    conditions = [BlockCondition(scale=params[i], shift=params[i + 1]) for i in range(0, len(params), 2)]
+    return [None] * ((num_blocks or len(conditions)) - len(conditions)) + conditions
 
 
 def advance(state: GraphTensors, prediction: Prediction) -> GraphTensors:
@@ -205,6 +220,7 @@ def tailor(
     learned_lr: torch.Tensor | None = None,
     create_graph: bool = False,
     reference: torch.Tensor | None = None,
+    blocks: int | None = None,
 ) -> tuple[Prediction, TailoringInfo]:
     """Tailor per-graph conditioning of ``model`` to the Noether loss of ``g``; predict with it.
 
@@ -217,8 +233,9 @@ def tailor(
     """
     options = TailoringOptions(
         steps=steps, lr=lr, optimizer=optimizer, horizon=horizon, mode=mode, inner=inner,
-        keep_if_improved=keep_if_improved, create_graph=create_graph,
+        keep_if_improved=keep_if_improved, create_graph=create_graph, blocks=blocks,
     )
+    n_blocks = len(getattr(model, "conditioning_sizes", ()))
     outer_grad = torch.is_grad_enabled()
     with torch.enable_grad():
         reference = None if reference is None else reference.detach()
@@ -226,13 +243,14 @@ def tailor(
     if not outer_grad:
         params = [p.detach() for p in params]
     with torch.set_grad_enabled(outer_grad):
-        prediction = model(batch, conditioning=as_conditioning(params))
-    info.conditioning = as_conditioning([p.detach() for p in params])
+        prediction = model(batch, conditioning=as_conditioning(params, n_blocks))
+    info.conditioning = as_conditioning([p.detach() for p in params], n_blocks)
     return prediction, info
 
 
 def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_grad: bool, reference=None):
-    params = identity_parameters(model, batch)
+    params = identity_parameters(model, batch, options.blocks)
+    n_blocks = len(model.conditioning_sizes)
     identity = [p.detach() for p in params]
     b = batch.num_graphs
     failed = torch.zeros(b, dtype=torch.bool, device=batch.device)
@@ -243,7 +261,7 @@ def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_gr
     loss_before = None
     for step in range(1, options.steps + 1):
         per_graph = tailoring_loss(
-            model, batch, g, as_conditioning(params), options.horizon, options.mode, options.inner, reference
+            model, batch, g, as_conditioning(params, n_blocks), options.horizon, options.mode, options.inner, reference
         )
         if loss_before is None:
             loss_before = per_graph.detach()
@@ -264,7 +282,7 @@ def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_gr
     if options.keep_if_improved:
         with torch.no_grad():
             loss_after = tailoring_loss(
-                model, batch, g, as_conditioning(params), options.horizon, options.mode, options.inner, reference
+                model, batch, g, as_conditioning(params, n_blocks), options.horizon, options.mode, options.inner, reference
             )
         kept = kept & torch.isfinite(loss_after) & (loss_after < loss_before)
     # a graph that is not kept gets exactly its identity parameters back (no gradient path)
@@ -309,6 +327,6 @@ def meta_tailoring_loss(
         model, batch, g,
         steps=options.steps, lr=options.lr, optimizer=options.optimizer, horizon=options.horizon,
         mode=options.mode, inner=options.inner, keep_if_improved=options.keep_if_improved, learned_lr=learned_lr,
-        create_graph=options.create_graph,
+        create_graph=options.create_graph, blocks=options.blocks,
     )
     return task_loss_fn(prediction, batch)

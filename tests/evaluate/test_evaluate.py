@@ -34,17 +34,18 @@ class _Prediction:
 class _ConstantVelocity(torch.nn.Module):
     """Stand-in model: exact straight-line motion, with an optional blow-up for one graph."""
 
-    def __init__(self, explode_graph: int | None = None, explode_after: int = 0):
+    def __init__(self, explode_graph: int | None = None, explode_after: int = 0, blow_up: float = float("nan")):
         super().__init__()
         self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
         self.explode_graph, self.explode_after, self.calls = explode_graph, explode_after, 0
+        self.blow_up = blow_up
 
     def forward(self, batch):
         dt = batch.system[keys.DT][batch.atom_graph][:, None]
         pos = batch.atom[keys.POS] + batch.atom[keys.VEL] * dt * self.scale
         if self.explode_graph is not None and self.calls == self.explode_after:
             pos = pos.clone()
-            pos[batch.atom_graph == self.explode_graph] = float("nan")
+            pos[batch.atom_graph == self.explode_graph] *= self.blow_up
         self.calls += 1
         return _Prediction(pos, batch.atom[keys.VEL])
 
@@ -79,6 +80,15 @@ def test_a_blown_up_start_is_nan_from_then_on_and_the_others_continue(ethanol):
     out_pos, _ = rollout(model, topology, ethanol.positions[[0, 10, 20]], ethanol.velocities[[0, 10, 20]], 1.0, 5)
     assert np.isfinite(out_pos[1, :3]).all() and np.isnan(out_pos[1, 3:]).all()
     assert np.isfinite(out_pos[[0, 2]]).all()
+
+
+def test_a_finite_but_far_flung_start_counts_as_blown_up(ethanol):
+    # 1e20 Å is finite, but no neighbour list can bin it: the rollout must stop that start, not crash
+    topology = radius_topology(ethanol, cutoff=4.0, dtype=torch.float64)
+    model = _ConstantVelocity(explode_graph=0, explode_after=1, blow_up=1e20)
+    out_pos, _ = rollout(model, topology, ethanol.positions[[0, 10]], ethanol.velocities[[0, 10]], 1.0, 4)
+    assert np.isfinite(out_pos[0, :2]).all() and np.isnan(out_pos[0, 2:]).all()
+    assert np.isfinite(out_pos[1]).all()
 
 
 def test_rollout_refuses_bad_shapes_and_steps(ethanol):

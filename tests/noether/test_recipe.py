@@ -68,3 +68,16 @@ def test_reference_stands_in_for_the_first_state(ethanol):
     assert (shifted > plain).all()
     with pytest.raises(ConfigError, match="shape"):
         noether_loss_per_graph(g, states, reference=torch.zeros(5, 3, dtype=torch.float64))
+
+
+def test_energy_oracle_matches_the_generation_potential(ethanol):
+    from chemnoether.data.generate import make_potential, prepare_molecule
+    from chemnoether.evaluate.physics import kinetic_energy
+
+    g = g_from_spec({"kind": "energy", "smiles": "CCO"})
+    batch = batch_of(graphs_of(ethanol, (0, 10)))
+    pos = batch.atom["pos"].reshape(2, -1, 3).numpy()
+    vel = batch.atom["vel"].reshape(2, -1, 3).numpy()
+    reference = make_potential("mmff", prepare_molecule("CCO"))
+    expected = [reference.energy_forces(p)[0] for p in pos] + kinetic_energy(ethanol.masses, vel)
+    torch.testing.assert_close(g(batch).squeeze(1), torch.as_tensor(expected), rtol=1e-9, atol=1e-9)

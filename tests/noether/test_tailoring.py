@@ -159,3 +159,20 @@ def test_teacher_forced_inner_rollout(model, ethanol):
     assert info.kept.all()
     with pytest.raises(ConfigError):  # targets too short for the horizon
         tailor(model, batch, LinearMomentum(), horizon=4, inner="teacher_forced")
+
+
+def test_last_block_tailoring_leaves_the_earlier_blocks_unconditioned(model, graphs):
+    batch, g = batch_of(graphs), LinearMomentum()
+    _, info = tailor(model, batch, g, steps=1, lr=0.05, blocks=1)
+    assert info.conditioning[0] is None and info.conditioning[1] is not None
+    assert (info.conditioning[1].scale != 1).any()
+    # its gradient is the all-blocks gradient's last-block part
+    every = inner_gradients(model, batch, g, horizon=1)
+    params = identity_parameters(model, batch, blocks=1)
+    last = torch.autograd.grad(tailoring_loss(model, batch, g, as_conditioning(params, 2)).sum(), params)
+    for mine, full in zip(last, every[2:]):
+        torch.testing.assert_close(mine, full, atol=1e-12, rtol=1e-9)
+    with pytest.raises(ConfigError, match="blocks=3"):
+        tailor(model, batch, g, blocks=3)
+    with pytest.raises(ConfigError, match="blocks"):
+        TailoringOptions(blocks=0)
