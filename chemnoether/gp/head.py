@@ -1,0 +1,286 @@
+"""The spectral-density GP node head: calibrated per-atom forecasts of the next frames (DESIGN.md section 8).
+
+Every atom q carries a latent process ``u_q ~ GP(0, K_q)`` whose kernel is the Fourier transform
+of a spectral density predicted from the atom's invariant embedding (``SpectralMixtureNet``),
+plus a whole-graph interaction term (a density from the graph's mean embedding whose components
+join every atom's, so its kernel adds to each). Outputs mix the processes of a neighbourhood by a
+linear model of coregionalisation,
+
+    f_i(t) = sum_{q in N(i)} a_iq u_q(t),    cov[f_i(t), f_j(t')] = sum_q a_iq a_jq K_q(t - t'),
+
+that is ``sum_q B_q (x) K_q`` with ``B_q = a_q a_q^T`` (N(i): i itself and the sources of the edges
+into i). The weights come from invariants only (embeddings, optional edge features), and the same
+covariance serves the x, y and z components, so rotating (or reflecting) the window rotates the
+mean and leaves the variance unchanged: the head is E(3)-equivariant, and permutation equivariant.
+
+Targets: any per-atom vector signal of a window of consecutive frames. Velocities (Å/fs) are the
+natural choice, since their spectrum is the vibrational density of states that
+``chemnoether.gp.spectra`` measures; positions (Å) work too (the per-atom window mean is removed,
+so the target is the displacement from it). Each graph's targets are centred per atom and divided
+by their RMS (an invariant), conditioned on, and the forecast mapped back to the window's units.
+
+Guards (section 8): each atom's prior variance ``sum_q a_iq^2 K_q(0)`` is set to a predicted value
+above ``prior_var_floor`` (the network cannot shrink it to look confident), the noise variance is
+above ``noise_floor`` (both in units of the normalised targets), widths and weights have floors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from chemnoether.errors import ConfigError
+from chemnoether.gp.conditioning import (
+    Conditioned,
+    check_finite_frames,
+    check_window,
+    exact_condition,
+    rff_condition,
+)
+from chemnoether.gp.spectral import (
+    SpectralMixture,
+    SpectralMixtureNet,
+    _mlp,
+    incidence_context,
+    rff_eps,
+    to_frequency,
+)
+
+METHODS = ("exact", "rff")
+
+
+@dataclass
+class GPForecast:
+    """The head's output for a batch of windows (N atoms in B graphs, H new frames, C components)."""
+
+    mean: Tensor  # (N, H, C) | predicted signal at frames T..T+H-1, the window's units
+    var: Tensor  # (N, H) | predictive variance (noise included), the same for every component, units^2
+    var_latent: Tensor  # (N, H) | variance of the noise-free signal, units^2
+    log_marginal_likelihood: Tensor  # (B,) | log p(window) in normalised units, summed over components
+    num_observations: Tensor  # (B,) | atoms x frames of each window (the likelihood's row count)
+    scale: Tensor  # (B,) | RMS of the centred window, the unit the conditioning worked in
+    mixture: SpectralMixture  # (N, Q') | each atom's density, graph term included (1/fs)
+    jitter: Tensor  # (B,) | relative Cholesky jitter each graph needed
+
+    @property
+    def var_components(self) -> Tensor:
+        """(N, H, C) the variance of each component (isotropic: equal)."""
+        return self.var[..., None].expand_as(self.mean)
+
+
+def negative_log_marginal_likelihood(forecast: GPForecast) -> Tensor:
+    """Training loss on the window itself: -log p(window), per observed value, normalised units."""
+    columns = forecast.mean.shape[-1]
+    return -forecast.log_marginal_likelihood.sum() / (forecast.num_observations.sum() * columns)
+
+
+def predictive_nll(forecast: GPForecast, future: Tensor) -> Tensor:
+    """Mean Gaussian NLL (nats per value) of the held-out frames ``future`` (N, H, C), window units."""
+    if future.shape != forecast.mean.shape:
+        raise ConfigError(f"predictive_nll: future has shape {tuple(future.shape)}, forecast {tuple(forecast.mean.shape)}")
+    var = forecast.var_components
+    residual = future.to(var.dtype) - forecast.mean
+    return 0.5 * (torch.log(2 * math.pi * var) + residual.pow(2) / var).mean()
+
+
+class SpectralGPHead(nn.Module):
+    """Forecasts the next ``horizon`` frames of every atom with an LMC of spectral-mixture GPs.
+
+    Args:
+        node_features: width F of the invariant atom embeddings (e.g. the model's 0e scalars).
+        edge_features: width of optional invariant edge features (bond order, distance basis); 0: none.
+        context_sets: how many incidences (rings, subgraphs) ``forward`` pools into atom contexts.
+        num_components: Q, components of each atom's density.
+        graph_components: components of the whole-graph interaction density (0: no such term).
+        freq_range_cm: (low, high) band of the component centres, cm^-1; ``high`` sets the Nyquist
+            check (frames must be < 1/(2 high) apart), ``low > 0`` a minimum window length.
+        sigma_min_cm: floor of component widths, cm^-1.
+        noise_floor, prior_var_floor: floors of the noise and prior variances (normalised units).
+        method: ``"exact"`` (Cholesky of the (N T)^2 joint covariance) or ``"rff"`` (random Fourier
+            features, linear in the window length, cubic in N * 2 Q' * rff_features).
+        rff_features: D, frequency samples per component; rff_sampling: ``"quantile"`` or
+            ``"random"`` (see ``spectral.rff_eps``); rff_seed: seed of the random eps.
+        hidden: width of the MLPs.
+    """
+
+    def __init__(
+        self,
+        node_features: int,
+        *,
+        edge_features: int = 0,
+        context_sets: int = 0,
+        num_components: int = 4,
+        graph_components: int = 1,
+        freq_range_cm: tuple[float, float] = (0.0, 4000.0),
+        sigma_min_cm: float = 10.0,
+        noise_floor: float = 1e-4,
+        prior_var_floor: float = 0.05,
+        method: str = "exact",
+        rff_features: int = 64,
+        rff_sampling: str = "quantile",
+        rff_seed: int = 0,
+        hidden: int = 64,
+    ):
+        super().__init__()
+        if method not in METHODS:
+            raise ConfigError(f"method={method!r}: choose one of {METHODS}")
+        if min(node_features, rff_features) < 1 or min(edge_features, context_sets, graph_components) < 0:
+            raise ConfigError("SpectralGPHead: node_features, rff_features >= 1; edge_features, context_sets, graph_components >= 0")
+        if not (noise_floor > 0 and prior_var_floor > 0):
+            raise ConfigError(f"noise_floor={noise_floor}, prior_var_floor={prior_var_floor}: both must be positive")
+        self.edge_features, self.context_sets, self.method = edge_features, context_sets, method
+        self.noise_floor, self.prior_var_floor = float(noise_floor), float(prior_var_floor)
+        self.freq_range = tuple(to_frequency(float(f)) for f in freq_range_cm)
+        density = {"freq_range": self.freq_range, "sigma_min": to_frequency(float(sigma_min_cm)), "hidden": hidden}
+        self.node_density = SpectralMixtureNet(node_features * (1 + context_sets), num_components, **density)
+        self.graph_density = SpectralMixtureNet(node_features, graph_components, **density) if graph_components else None
+        # per atom: self weight a_ii, prior variance, noise variance (raw)
+        self.self_net = _mlp(node_features, hidden, 3)
+        self.edge_net = _mlp(2 * node_features + edge_features, hidden, 1)
+        # shared by every atom and call (the eps of s = mu + sigma eps); not saved: rff_seed remakes it,
+        # so one state dict serves both methods
+        self.register_buffer("rff_eps", rff_eps(rff_features, rff_sampling, rff_seed), persistent=False)
+
+    def mixtures(self, features: Tensor, atom_graph: Tensor, num_graphs: int, incidences: Sequence[tuple[Tensor, int]] = ()) -> SpectralMixture:
+        """(N, Q') every atom's density: its own components, then the graph term's."""
+        if len(incidences) != self.context_sets:
+            raise ConfigError(f"got {len(incidences)} incidences, the head was built for context_sets={self.context_sets}")
+        contexts = [incidence_context(features, incidence, count) for incidence, count in incidences]
+        mixture = self.node_density(torch.cat([features, *contexts], -1))
+        if self.graph_density is None:
+            return mixture
+        counts = torch.zeros(num_graphs, dtype=features.dtype, device=features.device).index_add_(0, atom_graph, torch.ones_like(features[:, 0]))
+        pooled = torch.zeros(num_graphs, features.shape[1], dtype=features.dtype, device=features.device).index_add_(0, atom_graph, features)
+        return mixture.cat(self.graph_density(pooled / counts.clamp(min=1)[:, None]).select(atom_graph))
+
+    def forward(
+        self,
+        features: Tensor,
+        window: Tensor,
+        dt_fs: float | Tensor,
+        horizon: int,
+        *,
+        edge_index: Tensor | None = None,
+        edge_features: Tensor | None = None,
+        atom_graph: Tensor | None = None,
+        num_graphs: int | None = None,
+        incidences: Sequence[tuple[Tensor, int]] = (),
+        graph_names: Sequence[str] | None = None,
+    ) -> GPForecast:
+        """Condition on ``window`` (N, T, C), frames ``dt_fs`` apart (a float, or (B,) per graph), and
+        forecast frames T..T+horizon-1. ``features`` (N, F) invariant; ``edge_index`` (2, E) as
+        ``[src, dst]`` (src's process feeds dst; no self-loops; ``edge_features`` (E, F_e) invariant);
+        ``atom_graph`` (N,) non-decreasing graph ids (default: one graph); ``incidences`` one
+        ``(incidence (2, P), count)`` per context set; ``graph_names`` for error messages."""
+        n, frames, _ = window.shape
+        atom_graph = torch.zeros(n, dtype=torch.long, device=window.device) if atom_graph is None else atom_graph
+        num_graphs = int(atom_graph.max()) + 1 if num_graphs is None else num_graphs
+        names = list(graph_names) if graph_names is not None else [f"graph {b}" for b in range(num_graphs)]
+        if features.shape[0] != n or atom_graph.shape != (n,) or len(names) != num_graphs or horizon < 1:
+            raise ConfigError(
+                f"SpectralGPHead: features {tuple(features.shape)}, window {tuple(window.shape)}, atom_graph "
+                f"{tuple(atom_graph.shape)}, {len(names)} names for {num_graphs} graphs, horizon {horizon}: inconsistent"
+            )
+        if n > 1 and bool((atom_graph[1:] < atom_graph[:-1]).any()):
+            raise ConfigError("atom_graph must be non-decreasing (the atoms of each graph contiguous, as after dgl.batch)")
+        dt = torch.as_tensor(dt_fs, dtype=torch.float64, device=window.device).expand(num_graphs)
+        for b in range(num_graphs):
+            check_window(frames, float(dt[b]), self.freq_range[1], self.freq_range[0], names[b])
+            check_finite_frames(window[atom_graph == b], names[b])
+
+        counts = torch.bincount(atom_graph, minlength=num_graphs)
+        size = int(counts.max())
+        local = torch.arange(n, device=window.device) - (torch.cumsum(counts, 0) - counts)[atom_graph]
+        mixture = self.mixtures(features, atom_graph, num_graphs, incidences)
+        mixing, prior_var, noise = self._mixing(features, edge_index, edge_features, mixture, atom_graph, local, num_graphs, size)
+
+        # normalise: centre each atom over the window, divide each graph by its RMS (invariants)
+        offset = window.mean(1, keepdim=True)
+        centred = (window - offset).to(torch.float64)
+        power = torch.zeros(num_graphs, dtype=torch.float64, device=window.device).index_add_(0, atom_graph, centred.pow(2).mean((1, 2)))
+        scale = torch.sqrt(power / counts.clamp(min=1))
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # a frozen window: nothing to rescale
+        targets = _pad(centred / scale[atom_graph, None, None], atom_graph, local, num_graphs, size)  # (B, S, T, C)
+
+        steps = torch.arange(frames + horizon, dtype=torch.float64, device=window.device)
+        times = steps[None, :] * dt[:, None]  # (B, T + H) fs
+        t_obs, t_new = times[:, None, :frames], times[:, None, frames:]
+        padded = SpectralMixture(*(_pad(f.to(torch.float64), atom_graph, local, num_graphs, size, fill=1.0) for f in mixture._fields()))
+        real = _pad(torch.ones(n, dtype=torch.bool, device=window.device), atom_graph, local, num_graphs, size, fill=False)
+        noise_rows = noise[:, :, None].expand(-1, -1, frames).flatten(1)  # padded atoms: 1, so identity rows
+        num_obs = counts * frames
+        y = targets.flatten(1, 2)
+        if self.method == "exact":
+            result = self._exact(padded, mixing, t_obs, t_new, prior_var, noise_rows, real, y, num_obs, names)
+        else:
+            result = self._rff(padded, mixing, t_obs, t_new, noise_rows, y, num_obs, names)
+
+        mean = result.mean.unflatten(1, (size, horizon))[atom_graph, local]  # (N, H, C)
+        var_latent = result.var.unflatten(1, (size, horizon))[atom_graph, local]
+        unit = scale[atom_graph, None]
+        var_latent = var_latent * unit**2
+        dtype = window.dtype
+        return GPForecast(
+            mean=(mean * unit[..., None] + offset).to(dtype),
+            var=(var_latent + noise[atom_graph, local, None] * unit**2).to(dtype),
+            var_latent=var_latent.to(dtype),
+            log_marginal_likelihood=result.log_marginal_likelihood,
+            num_observations=num_obs,
+            scale=scale,
+            mixture=mixture,
+            jitter=result.jitter,
+        )
+
+    def _mixing(self, features, edge_index, edge_features, mixture, atom_graph, local, num_graphs, size):
+        """Padded LMC weights (B, S, S) [output atom, latent process], prior and noise variances (B, S)."""
+        raw = self.self_net(features).to(torch.float64)
+        diagonal = 0.1 + nn.functional.softplus(raw[:, 0])  # a_ii > 0: every atom keeps its own process
+        prior = self.prior_var_floor + nn.functional.softplus(raw[:, 1])
+        noise = self.noise_floor + nn.functional.softplus(raw[:, 2] - 4.0)  # starts small: ~0.02
+        mixing = features.new_zeros(num_graphs, size, size, dtype=torch.float64)
+        mixing = mixing.index_put((atom_graph, local, local), diagonal, accumulate=True)
+        if edge_index is not None and edge_index.shape[1] > 0:
+            src, dst = edge_index
+            parts = [features[dst], features[src]]
+            if self.edge_features:
+                if edge_features is None or edge_features.shape != (edge_index.shape[1], self.edge_features):
+                    raise ConfigError(f"edge_features must have shape ({edge_index.shape[1]}, {self.edge_features})")
+                parts.append(edge_features.to(features.dtype))
+            weight = torch.tanh(self.edge_net(torch.cat(parts, -1))[:, 0]).to(torch.float64)
+            if bool((atom_graph[src] != atom_graph[dst]).any()):
+                raise ConfigError("edge_index joins atoms of different graphs")
+            mixing = mixing.index_put((atom_graph[dst], local[dst], local[src]), weight, accumulate=True)
+        # the prior-variance guard: rescale each row so that sum_q a_iq^2 K_q(0) equals the predicted prior
+        k0 = _pad(mixture.variance().to(torch.float64), atom_graph, local, num_graphs, size)
+        raw_var = (mixing.pow(2) * k0[:, None, :]).sum(-1)
+        target = _pad(prior, atom_graph, local, num_graphs, size)
+        mixing = mixing * torch.sqrt(target / raw_var.clamp(min=1e-300))[..., None]
+        return mixing, target, _pad(noise, atom_graph, local, num_graphs, size, fill=1.0)
+
+    def _exact(self, mixture, mixing, t_obs, t_new, prior_var, noise_rows, real, y, num_obs, names) -> Conditioned:
+        batch, size, frames, horizon = mixing.shape[0], mixing.shape[1], t_obs.shape[-1], t_new.shape[-1]
+        k_obs = mixture.kernel_matrix(t_obs, t_obs)  # (B, S, T, T): one per latent process
+        k_new = mixture.kernel_matrix(t_new, t_obs)  # (B, S, H, T)
+        cov_obs = torch.einsum("biq,bjq,bqst->bisjt", mixing, mixing, k_obs).reshape(batch, size * frames, size * frames)
+        cov_obs = cov_obs + torch.diag_embed(noise_rows)
+        cov_cross = torch.einsum("biq,bjq,bqht->bihjt", mixing, mixing, k_new).reshape(batch, size * horizon, size * frames)
+        prior_new = torch.where(real, prior_var, torch.zeros_like(prior_var))[:, :, None].expand(-1, -1, horizon).flatten(1)
+        return exact_condition(cov_obs, y, cov_cross, prior_new.clamp(min=1e-300), num_obs, names)
+
+    def _rff(self, mixture, mixing, t_obs, t_new, noise_rows, y, num_obs, names) -> Conditioned:
+        phi_obs = mixture.rff_features(t_obs, self.rff_eps)  # (B, S, T, F) per latent process
+        phi_new = mixture.rff_features(t_new, self.rff_eps)
+        # feature of observation (i, t) on weight (q, f): a_iq phi_qf(t)
+        obs = torch.einsum("biq,bqtf->bitqf", mixing, phi_obs).flatten(3).flatten(1, 2)
+        new = torch.einsum("biq,bqtf->bitqf", mixing, phi_new).flatten(3).flatten(1, 2)
+        return rff_condition(obs, y, noise_rows, new, num_obs, names)
+
+
+def _pad(values: Tensor, atom_graph: Tensor, local: Tensor, num_graphs: int, size: int, fill: float = 0.0) -> Tensor:
+    """(N, ...) per atom -> (B, S, ...) per graph, padded with ``fill``."""
+    out = values.new_full((num_graphs, size, *values.shape[1:]), fill)
+    return out.index_put((atom_graph, local), values)
