@@ -35,8 +35,12 @@ class TailoringSection:
     ``lr`` the inner learning rate (the start value when ``learn_lr``); ``second_order``:
     meta-gradients through the inner step (needed for g to learn); ``anchor``: in rollouts, the
     Noether loss compares each step with g at the rollout's ``"start"`` or at the current
-    ``"step"``; ``blocks``: tailor only the last ``blocks`` interaction blocks (cheaper). The rest
-    as ``TailoringOptions``.
+    ``"step"``; ``blocks``: tailor only the last ``blocks`` interaction blocks (cheaper);
+    ``pretrain_steps``: steps of ``pretrain.pretrain_embedding`` for a learned g before
+    meta-training (conserved along true steps, changed by ``pretrain_*_noise`` knocks);
+    ``train_g: false`` keeps a learned g fixed during meta-training (only the model learns to be
+    tailored by it: a pre-trained g's second-order gradients can otherwise dominate the clipped
+    update). The rest as ``TailoringOptions``.
     """
 
     g: Literal["learned", "linear_momentum", "angular_momentum", "energy"] = "learned"
@@ -56,12 +60,21 @@ class TailoringSection:
     second_order: bool = True
     anchor: Literal["start", "step"] = "start"
     blocks: int | None = None
+    pretrain_steps: int = 0
+    train_g: bool = True
+    pretrain_position_noise: float = 0.02
+    pretrain_velocity_noise: float = 0.2
 
     def __post_init__(self):
         coerce_fields(self, "tailoring")
         for name in ("k", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"tailoring.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("pretrain_steps", "pretrain_position_noise", "pretrain_velocity_noise"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"tailoring.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.pretrain_steps and self.g != "learned":
+            raise ConfigError(f"tailoring.pretrain_steps is for a learned g; g is the {self.g!r} oracle")
         if not self.cutoff > 0:
             raise ConfigError(f"tailoring.cutoff must be > 0 Å, got {self.cutoff!r}")
         try:
@@ -141,4 +154,6 @@ def tailored(model: torch.nn.Module, section: TailoringSection, smiles: str | No
     if elements is None:
         raise ConfigError(f"{type(model).__name__} records no elements in its config: it cannot be tailored from a recipe")
     g = g_from_spec(section.g_spec(elements, smiles))
+    if not section.train_g:
+        g.requires_grad_(False)
     return NoetherTailoredModel(model, g, section.options(), learn_lr=section.learn_lr, anchor=section.anchor)

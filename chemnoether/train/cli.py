@@ -11,6 +11,7 @@ Under ``torchrun --nproc_per_node N -m chemnoether.cli train ...`` it trains dat
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from chemnoether.train._runtime import RESUME_OPTIONS
 
@@ -64,6 +65,9 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     model = (builder or _default_builder())(kind, **model_options)
     if recipe.tailoring is not None:
         model = tailored(model, recipe.tailoring, splits.train.trajectory.metadata.get("smiles"))
+        if recipe.tailoring.pretrain_steps and not (Path(args.run_dir) / "last.pt").exists():
+            # a resumed run takes g from its checkpoint instead
+            _pretrain_g(model, recipe.tailoring, splits.train, recipe.train)
     result = fit(model, splits.train, splits.val, recipe, args.run_dir, resume=args.resume)
     best = "none" if result.best_val_loss is None else f"{result.best_val_loss:.6g} at step {result.best_step}"
     print(
@@ -71,6 +75,19 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
         f"best val loss {best}; run directory {result.run_dir}"
     )
     return 0
+
+
+def _pretrain_g(model, section, train_windows, train_config) -> None:
+    from chemnoether.noether.pretrain import pretrain_embedding  # noqa: PLC0415
+
+    model.g.requires_grad_(True)  # pre-training trains g even when meta-training will keep it fixed
+    losses = pretrain_embedding(
+        model.g, train_windows, section.pretrain_steps, batch_size=train_config.batch_size,
+        position_noise=section.pretrain_position_noise, velocity_noise=section.pretrain_velocity_noise,
+        seed=train_config.seed,
+    )
+    model.g.requires_grad_(section.train_g)
+    print(f"pre-trained g for {len(losses)} steps: conservation contrast {losses[0]:.3g} -> {losses[-1]:.3g}")
 
 
 def _default_builder():

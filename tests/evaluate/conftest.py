@@ -59,7 +59,9 @@ def tailored_run(tmp_path_factory):
     """A meta-tailored run: the same recipe with a ``tailoring:`` section (learned g, one inner step)."""
     folder = tmp_path_factory.mktemp("tailored")
     recipe = folder / "recipe.yaml"
-    tailoring = {"g": "learned", "k": 4, "hidden": 8, "layers": 1, "steps": 1, "lr": 0.01}
+    # g pre-trained for a few steps, then fixed: the recipe path of recipes/noether_md
+    tailoring = {"g": "learned", "k": 4, "hidden": 8, "layers": 1, "steps": 1, "lr": 0.01, "pretrain_steps": 3,
+                 "train_g": False}
     recipe.write_text(yaml.safe_dump({**RECIPE, "tailoring": tailoring}))
     run_dir = folder / "run"
     args = argparse.Namespace(recipe=str(recipe), run_dir=str(run_dir), overrides=[], resume="never", check=False)

@@ -95,6 +95,20 @@ def test_fit_trains_a_tailored_model(ethanol, tmp_path):
     assert wrapped.last_info is not None and wrapped.last_info.kept.all()
 
 
+def test_a_fixed_g_stays_fixed_while_the_model_learns(ethanol, tmp_path):
+    from chemnoether.noether.recipe import TailoringSection, tailored
+    from chemnoether.train import TrainConfig, fit
+
+    section = TailoringSection(k=2, hidden=4, layers=1, lr=0.5, train_g=False)
+    wrapped = tailored(tiny_model(seed=3), section).double()
+    before = {name: p.detach().clone() for name, p in wrapped.named_parameters()}
+    config = TrainConfig(max_steps=2, epochs=None, batch_size=2, device="cpu", progress=False, lr=1e-2)
+    fit(wrapped, windows(ethanol, [0, 10, 20]), windows(ethanol, [40]), config, tmp_path / "run", resume="never")
+    changed = {name for name, p in wrapped.named_parameters() if not torch.equal(before[name], p.detach())}
+    assert any(name.startswith("model.") for name in changed)
+    assert not any(name.startswith("g.") for name in changed)
+
+
 def test_wrapper_refuses_untailorable_models_and_bad_options():
     from chemnoether.models.constant_velocity import ConstantVelocity
 

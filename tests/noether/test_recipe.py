@@ -81,3 +81,29 @@ def test_energy_oracle_matches_the_generation_potential(ethanol):
     reference = make_potential("mmff", prepare_molecule("CCO"))
     expected = [reference.energy_forces(p)[0] for p in pos] + kinetic_energy(ethanol.masses, vel)
     torch.testing.assert_close(g(batch).squeeze(1), torch.as_tensor(expected), rtol=1e-9, atol=1e-9)
+
+
+def test_pretraining_makes_g_conserved_along_true_steps_and_not_off_them(ethanol):
+    from chemnoether.data import PairWindows
+    from chemnoether.noether.pretrain import conservation_contrast, pretrain_embedding
+
+    train = PairWindows(ethanol, 5, list(range(0, 50, 2)), graph="smiles", cutoff=5.0, dtype=torch.float64)
+    torch.manual_seed(0)
+    g = NoetherEmbedding(HCO, k=4, hidden=16, layers=1).double()
+    batch = batch_of([train[i] for i in range(len(train))])
+
+    def contrast():
+        with torch.no_grad():
+            return float(conservation_contrast(g, batch, 0.02, 0.2, torch.Generator().manual_seed(1)))
+
+    before = contrast()
+    losses = pretrain_embedding(g, train, 20, batch_size=25, lr=3e-3, seed=0)
+    assert len(losses) == 20
+    assert contrast() < 0.5 * before
+
+
+def test_pretraining_is_for_a_learned_g():
+    with pytest.raises(ConfigError, match="pretrain_steps"):
+        TailoringSection(g="energy", pretrain_steps=10)
+    with pytest.raises(ConfigError, match="pretrain_position_noise"):
+        TailoringSection(pretrain_position_noise=-1.0)
