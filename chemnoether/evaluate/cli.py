@@ -11,7 +11,7 @@ from pathlib import Path
 
 SPLIT_CHOICES = ("test", "val", "train")
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
-ORACLE_CHOICES = ("linear_momentum", "angular_momentum", "energy")
+TEST_TIME_G_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned")
 
 
 def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -32,16 +32,17 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
     evaluate.add_argument("--rollouts", type=_positive_int, default=8, metavar="K", help="rollout start frames (default 8)")
     evaluate.add_argument("--max-windows", type=_positive_int, default=None, metavar="N",
                           help="score at most N windows of the split, evenly spread (default: all)")
-    evaluate.add_argument("--oracle", choices=ORACLE_CHOICES, default=None,
-                          help="also tailor the model with this oracle conserved quantity (energy: MMFF94 + kinetic)")
+    evaluate.add_argument("--tailor-g", choices=TEST_TIME_G_CHOICES, default=None,
+                          help="also tailor the model at test time with this g: an oracle (energy: MMFF94 + kinetic) "
+                               "or 'learned' (pre-trained on the run's training windows)")
     evaluate.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K",
-                          help="inner steps of the oracle tailoring (default: the run's, else 1)")
+                          help="inner steps of the test-time tailoring (default: the run's, else 1)")
     evaluate.add_argument("--tailor-lr", type=_positive_float, default=None, metavar="LR",
-                          help="inner learning rate of the oracle tailoring (default: the run's, else 0.01)")
+                          help="inner learning rate of the test-time tailoring (default: the run's, else 0.01)")
     evaluate.add_argument("--tailor-optimizer", choices=("sgd", "adam"), default=None,
-                          help="inner optimiser of the oracle tailoring (default: the run's, else sgd)")
+                          help="inner optimiser of the test-time tailoring (default: the run's, else sgd)")
     evaluate.add_argument("--tailor-blocks", type=_positive_int, default=None, metavar="B",
-                          help="oracle tailoring of the last B interaction blocks only (default: the run's, else all)")
+                          help="test-time tailoring of the last B interaction blocks only (default: the run's, else all)")
     evaluate.set_defaults(run=evaluate_command)
 
     rollout = subparsers.add_parser(
@@ -68,16 +69,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from chemnoether.evaluate.report import evaluate_run, metrics_table  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
-    from chemnoether.evaluate.tailoring import OracleTailoring  # noqa: PLC0415
+    from chemnoether.evaluate.tailoring import TestTimeTailoring  # noqa: PLC0415
 
-    oracle = None
-    if args.oracle is not None:
-        oracle = OracleTailoring(
-            args.oracle, args.tailor_steps, args.tailor_lr, args.tailor_optimizer, args.tailor_blocks
+    test_time = None
+    if args.tailor_g is not None:
+        test_time = TestTimeTailoring(
+            args.tailor_g, args.tailor_steps, args.tailor_lr, args.tailor_optimizer, args.tailor_blocks
         )
     metrics = evaluate_run(
         args.run_dir, which=args.which, split=args.split, rollout_steps=args.rollout_steps,
-        n_rollouts=args.rollouts, device=args.device, max_windows=args.max_windows, oracle=oracle,
+        n_rollouts=args.rollouts, device=args.device, max_windows=args.max_windows, test_time=test_time,
     )
     single, roll = metrics["single_step"], metrics["rollout"]
     print(

@@ -9,8 +9,8 @@ start frames, and writes ``run_dir/eval/``:
 * ``rollout.csv``: per rollout step (``_diagnostics.ROLLOUT_COLUMNS``);
 * ``windows.csv``: per-window single-jump errors;
 * ``rollout_mse.png``, ``energy_drift.png``, ``momentum_drift.png`` (with matplotlib);
-* for a meta-tailored run, or with ``oracle``: ``tailoring.csv`` (one row per variant: tailored,
-  untailored, oracle-tailored, with costs and ratios), ``rollout_<variant>.csv`` and
+* for a meta-tailored run, or with ``test_time``: ``tailoring.csv`` (one row per variant: tailored,
+  untailored, oracle- or learned-g-tailored, with costs and ratios), ``rollout_<variant>.csv`` and
   ``tailoring.png`` (``chemnoether.evaluate.tailoring``).
 
 ``rollout_run(run_dir, steps)`` writes one rollout as a trajectory (extxyz by default).
@@ -37,7 +37,7 @@ from chemnoether.evaluate.rollout import rollout
 from chemnoether.evaluate.tailoring import (
     TAILORED,
     UNTAILORED,
-    OracleTailoring,
+    TestTimeTailoring,
     comparison_table,
     score_variant,
     tailoring_variants,
@@ -71,7 +71,7 @@ def evaluate_run(
     n_rollouts: int = 8,
     device: str = "cpu",
     max_windows: int | None = None,
-    oracle: OracleTailoring | None = None,
+    test_time: TestTimeTailoring | None = None,
 ) -> dict:
     """Score the model of ``run_dir`` on ``split`` and write ``run_dir/eval/`` (module docstring).
 
@@ -83,7 +83,8 @@ def evaluate_run(
         n_rollouts: start frames, evenly spread over the split.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         max_windows: score at most this many windows (evenly spread) for the single-jump numbers.
-        oracle: also tailor the (inner) model with an oracle g (``OracleTailoring``).
+        test_time: also tailor the (inner) model at test time with an oracle or a freshly
+            pre-trained learned g (``TestTimeTailoring``).
 
     Returns the metrics (what ``metrics.json`` holds; NaN as ``None``).
     Raises ``CheckpointError`` / ``ConfigError`` naming the path when the run lacks a checkpoint
@@ -94,7 +95,7 @@ def evaluate_run(
     batch_size = run.recipe.train.val_batch_size or run.recipe.train.batch_size
     starts, steps = pick_rollout_starts(run.windows, n_rollouts, rollout_steps)
     potential, energy_reason = reference_potential(run)
-    variants = tailoring_variants(run, oracle)
+    variants = tailoring_variants(run, test_time)
     windows_table, rollout_table, rollout_summary, seconds = score_variant(
         run, run.model, indices, batch_size, starts, steps, potential
     )

@@ -1,9 +1,10 @@
 """With and without tailoring, side by side: the same model, the same starts, the same physics.
 
 A run trained with a ``tailoring:`` section holds a ``NoetherTailoredModel``; its evaluation also
-scores the model inside it untailored (identity conditioning), and, on request, tailored with an
-oracle g (linear / angular momentum, or total MMFF94 energy) in place of the learned one: the
-"true H" row of the Noether Networks tables. A plain run can be tailored with an oracle at test
+scores the model inside it untailored (identity conditioning), and, on request, tailored at test
+time with another g: an oracle (linear / angular momentum, or total MMFF94 energy: the "true H"
+row of the Noether Networks tables), or a learned g pre-trained on the run's training windows by
+the conservation contrast (``chemnoether.noether.pretrain``). A plain run can be tailored at test
 time the same way. Each variant gets the single-jump errors, the rollout diagnostics and the
 wall time of its rollouts, so the cost of tailoring is measured beside its effect.
 """
@@ -15,44 +16,57 @@ import time
 
 import numpy as np
 import pandas as pd
+import torch
 
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate._diagnostics import rollout_diagnostics, single_step_errors
 from chemnoether.evaluate._run import OpenedRun
 
 ORACLES = ("linear_momentum", "angular_momentum", "energy")
+TEST_TIME_GS = (*ORACLES, "learned")
 UNTAILORED, TAILORED = "untailored", "tailored"
 COMPARISON_COLUMNS = (
-    "variant", "single_step_pos_mse", "rollout_final_mse", "rollout_mean_mse", "final_energy_drift",
+    "variant", "single_step_pos_mse", "rollout_final_mse", "rollout_mean_mse", "fraction_completed", "final_energy_drift",
     "final_linear_momentum_drift", "final_angular_momentum_drift", "seconds_per_rollout_step", "cost_vs_untailored",
     "final_mse_vs_untailored", "energy_drift_vs_untailored",
 )
 
 
 @dataclasses.dataclass(frozen=True)
-class OracleTailoring:
-    """Tailor with an oracle g at evaluation time: which one, and the inner optimisation.
+class TestTimeTailoring:
+    """Tailor with another g at evaluation time: which one, and the inner optimisation.
 
-    ``steps``, ``lr``, ``optimizer``, ``blocks`` left ``None`` take the run's own tailoring options (a
-    meta-tailored run; its learned inner rate included), else 1 step of SGD at lr 0.01.
+    ``g``: an oracle name (``ORACLES``) or ``"learned"`` (a ``NoetherEmbedding`` of width 8
+    pre-trained for ``pretrain_steps`` on the run's training windows). ``steps``, ``lr``,
+    ``optimizer``, ``blocks`` left ``None`` take the run's own tailoring options (a meta-tailored
+    run; its learned inner rate included), else 1 step of SGD at lr 0.01.
     """
 
-    oracle: str
+    __test__ = False  # a pytest collector must not take the "Test" prefix for a test class
+
+    g: str
     steps: int | None = None
     lr: float | None = None
     optimizer: str | None = None
     blocks: int | None = None
+    pretrain_steps: int = 300
 
     def __post_init__(self):
-        if self.oracle not in ORACLES:
-            raise ConfigError(f"oracle must be one of {ORACLES}, got {self.oracle!r}")
+        if self.g not in TEST_TIME_GS:
+            raise ConfigError(f"test-time g must be one of {TEST_TIME_GS}, got {self.g!r}")
+        if self.pretrain_steps < 1:
+            raise ConfigError(f"pretrain_steps must be >= 1, got {self.pretrain_steps!r}")
+
+    @property
+    def variant(self) -> str:
+        return "learned_g" if self.g == "learned" else f"oracle_{self.g}"
 
 
-def tailoring_variants(run: OpenedRun, oracle: OracleTailoring | None = None) -> dict:
+def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = None) -> dict:
     """``{variant name: model}`` to compare; empty when there is nothing to compare.
 
-    A tailored run gives ``"tailored"`` (the run's model) and ``"untailored"``; ``oracle`` adds
-    ``"oracle_<name>"`` (to a plain run too, beside its ``"untailored"`` model).
+    A tailored run gives ``"tailored"`` (the run's model) and ``"untailored"``; ``test_time``
+    adds ``"oracle_<name>"`` or ``"learned_g"`` (to a plain run too, beside its ``"untailored"``).
     """
     from chemnoether.noether import NoetherTailoredModel, TailoringOptions  # noqa: PLC0415
     from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
@@ -64,20 +78,37 @@ def tailoring_variants(run: OpenedRun, oracle: OracleTailoring | None = None) ->
         base, options, anchor = model.model, dataclasses.replace(model.options, lr=model.inner_lr), model.anchor
     else:
         base, options, anchor = model, TailoringOptions(), "start"
-    if oracle is None:
+    if test_time is None:
         return variants
     if not hasattr(base, "conditioning_sizes"):
         raise ConfigError(f"a {run.model_kind!r} model has no conditioning parameters: it cannot be tailored")
-    given = {name: getattr(oracle, name) for name in ("steps", "lr", "optimizer", "blocks") if getattr(oracle, name) is not None}
+    given = {name: getattr(test_time, name) for name in ("steps", "lr", "optimizer", "blocks")
+             if getattr(test_time, name) is not None}
     options = dataclasses.replace(options, **given, create_graph=False)
     if "steps" in given:
         options = dataclasses.replace(options, eval_steps=None)
-    spec = {"kind": oracle.oracle}
-    if oracle.oracle == "energy":
-        spec["smiles"] = _all_atom_smiles(run)
-    g = g_from_spec(spec).to(run.device)
+    g = _test_time_g(run, test_time, base).to(run.device)
     tailored = NoetherTailoredModel(base, g, options, anchor=anchor).eval()
-    return {UNTAILORED: base, **{k: v for k, v in variants.items() if k != UNTAILORED}, f"oracle_{oracle.oracle}": tailored}
+    return {UNTAILORED: base, **{k: v for k, v in variants.items() if k != UNTAILORED}, test_time.variant: tailored}
+
+
+def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
+    from chemnoether.noether import NoetherEmbedding  # noqa: PLC0415
+    from chemnoether.noether.pretrain import pretrain_embedding  # noqa: PLC0415
+    from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
+    from chemnoether.train.recipe_data import windows_from_options  # noqa: PLC0415
+
+    if test_time.g != "learned":
+        spec = {"kind": test_time.g}
+        if test_time.g == "energy":
+            spec["smiles"] = _all_atom_smiles(run)
+        return g_from_spec(spec)
+    # the run's own training windows (its recipe rebuilds them exactly), never the evaluated split
+    train = windows_from_options(run.recipe.data).train
+    torch.manual_seed(run.recipe.train.seed)
+    g = NoetherEmbedding(base.config["elements"], k=8, hidden=32, layers=2).to(run.device)
+    pretrain_embedding(g, train, test_time.pretrain_steps, seed=run.recipe.train.seed)
+    return g.eval()
 
 
 def variant_row(name: str, single: pd.DataFrame, table: pd.DataFrame, summary: dict, seconds: float) -> dict:
@@ -87,6 +118,8 @@ def variant_row(name: str, single: pd.DataFrame, table: pd.DataFrame, summary: d
         "single_step_pos_mse": float(single["pos_mse"].mean()),
         "rollout_final_mse": summary["final_mse"],
         "rollout_mean_mse": summary["mean_mse"],
+        # rollouts that stayed physical to the end: the MSEs average over finite starts only
+        "fraction_completed": summary["stability"]["fraction_completed"],
         "final_energy_drift": table["energy_drift"].iloc[-1],
         "final_linear_momentum_drift": summary["final_linear_momentum_drift"],
         "final_angular_momentum_drift": summary["final_angular_momentum_drift"],

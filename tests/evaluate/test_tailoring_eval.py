@@ -8,7 +8,7 @@ import torch
 
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate import evaluate_run
-from chemnoether.evaluate.tailoring import COMPARISON_COLUMNS, OracleTailoring
+from chemnoether.evaluate.tailoring import COMPARISON_COLUMNS, TestTimeTailoring
 from chemnoether.noether import NoetherTailoredModel
 from chemnoether.train import load_model
 
@@ -41,8 +41,8 @@ def test_tailored_run_reports_both_variants(tailored_run):
 
 def test_oracle_tailoring_of_a_plain_run(trained_run, copy_run, tmp_path):
     run = copy_run(trained_run, tmp_path / "run")
-    oracle = OracleTailoring("linear_momentum", steps=2, lr=0.1)
-    metrics = evaluate_run(run, oracle=oracle, **QUICK)
+    oracle = TestTimeTailoring("linear_momentum", steps=2, lr=0.1)
+    metrics = evaluate_run(run, test_time=oracle, **QUICK)
     names = [row["variant"] for row in metrics["tailoring"]["variants"]]
     assert names == ["untailored", "oracle_linear_momentum"]
     saved = json.loads((run / "eval" / "metrics.json").read_text())
@@ -51,9 +51,16 @@ def test_oracle_tailoring_of_a_plain_run(trained_run, copy_run, tmp_path):
 
 def test_energy_oracle_refuses_heavy_atom_graphs(heavy_run):
     with pytest.raises(ConfigError, match="hydrogens"):
-        evaluate_run(heavy_run, oracle=OracleTailoring("energy"), **QUICK)
+        evaluate_run(heavy_run, test_time=TestTimeTailoring("energy"), **QUICK)
 
 
 def test_unknown_oracle():
-    with pytest.raises(ConfigError, match="oracle must be one of"):
-        OracleTailoring("spin")
+    with pytest.raises(ConfigError, match="test-time g must be one of"):
+        TestTimeTailoring("spin")
+
+
+def test_learned_g_pre_trained_at_test_time(trained_run, copy_run, tmp_path):
+    run = copy_run(trained_run, tmp_path / "run")
+    metrics = evaluate_run(run, test_time=TestTimeTailoring("learned", pretrain_steps=2), **QUICK)
+    names = [row["variant"] for row in metrics["tailoring"]["variants"]]
+    assert names == ["untailored", "learned_g"]
