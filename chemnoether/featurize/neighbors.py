@@ -10,17 +10,23 @@ integer image vector ``S`` that is zero along non-periodic axes. With a cutoff l
 the cell an atom meets several images of the same neighbour (and images of itself), each one an
 edge of its own.
 
-The search is ASE's cell-list ``primitive_neighbor_list``: atoms are sorted into bins of at least
-the cutoff and only neighbouring bins are compared, so the cost grows with the number of atoms,
-not its square. ASE bins along a non-periodic axis only inside the cell given, so for a fully
-non-periodic system the search runs in the atoms' bounding box (else every atom would share one
-bin and the search would be all-pairs).
+Two searches, the same edges. Where every pair has at most one image inside the cutoff (no
+periodicity, or an orthorhombic cell periodic along all three axes and at least twice the
+cutoff wide), scipy's k-d tree (``cKDTree``, periodic through ``boxsize``) finds the pairs: its C
+code keeps the time per atom flat up to 10^5 atoms (``benchmarks/scaling.py``). Everything else
+(triclinic cells, mixed periodicity, cutoffs beyond half the cell, so several images) goes to
+ASE's cell-list ``primitive_neighbor_list``: atoms are sorted into bins of at least the cutoff and
+only neighbouring bins are compared, so the cost grows with the number of atoms, not its square.
+ASE bins along a non-periodic axis only inside the cell given, so for a fully non-periodic system
+the search runs in the atoms' bounding box (else every atom would share one bin and the search
+would be all-pairs).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from ase.neighborlist import primitive_neighbor_list
+from scipy.spatial import cKDTree
 
 from chemnoether.errors import ConfigError, InvalidStructureError
 
@@ -63,6 +69,8 @@ def radius_edges(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), np.zeros((0, 3), dtype=np.float64)
 
+    if _tree_applies(box, periodic, cutoff):
+        return _tree_edges(pos, cutoff, box if periodic.all() else None, self_interaction)
     if periodic.any():
         search_pos = pos
     else:
@@ -77,6 +85,36 @@ def radius_edges(
     order = np.lexsort((dst, src))
     shift = images[order].astype(np.float64) @ box
     return src[order].astype(np.int64), dst[order].astype(np.int64), shift
+
+
+def _tree_applies(box, periodic: np.ndarray, cutoff: float) -> bool:
+    """True when no pair can have two images inside the cutoff, and the k-d tree can do the periodicity."""
+    if not periodic.any():
+        return True
+    if not periodic.all() or np.count_nonzero(box - np.diag(np.diagonal(box))):
+        return False
+    return bool((np.diagonal(box) > 2 * cutoff).all())
+
+
+def _tree_edges(pos: np.ndarray, cutoff: float, box, self_interaction: bool):
+    """Both directions of every pair closer than ``cutoff`` (minimum image in an orthorhombic ``box``)."""
+    lengths = None if box is None else np.diagonal(box).copy()
+    tree = cKDTree(pos % lengths if lengths is not None else pos, boxsize=lengths)
+    pairs = tree.query_pairs(cutoff, output_type="ndarray").astype(np.int64)
+    first, second = pairs[:, 0], pairs[:, 1]
+    delta = pos[second] - pos[first]
+    shift = np.zeros_like(delta) if lengths is None else -np.round(delta / lengths) * lengths
+    inside = ((delta + shift) ** 2).sum(axis=1) < cutoff**2  # the tree keeps pairs at exactly the cutoff
+    first, second, shift = first[inside], second[inside], shift[inside]
+    src = np.concatenate([first, second])
+    dst = np.concatenate([second, first])
+    shift = np.concatenate([shift, -shift])
+    if self_interaction:
+        own = np.arange(len(pos), dtype=np.int64)
+        src, dst = np.concatenate([src, own]), np.concatenate([dst, own])
+        shift = np.concatenate([shift, np.zeros((len(pos), 3))])
+    order = np.lexsort((dst, src))
+    return src[order], dst[order], shift[order] + 0.0  # + 0.0: no negative zeros in the shifts
 
 
 def checked_cutoff(cutoff) -> float:

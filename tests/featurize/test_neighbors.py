@@ -161,3 +161,30 @@ def test_bad_cell_and_shapes_are_refused():
         radius_edges(pos, 2.0, np.eye(2), False)
     with pytest.raises(InvalidStructureError, match="pbc"):
         radius_edges(pos, 2.0, np.eye(3), (True, False))
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_k_d_tree_path_matches_brute_force_in_an_orthorhombic_box(periodic):
+    # orthorhombic, fully periodic, cutoff under half the box: the k-d tree path, atoms outside the box too
+    rng = np.random.default_rng(5)
+    cell = np.diag([7.0, 8.5, 9.0])
+    pos = rng.uniform(-0.4, 1.4, (60, 3)) @ cell
+    pbc = (periodic,) * 3
+    src, dst, shift = radius_edges(pos, 3.2, cell, pbc)
+    expected = brute_force_edges(pos, 3.2, cell, pbc, images_per_axis=2)
+    assert len(expected) > 60
+    assert_same_edges(as_records(src, dst, shift, pos, cell, pbc), expected)
+    assert (np.diff(src) >= 0).all()  # sorted by src as documented
+
+
+def test_k_d_tree_and_cell_list_paths_agree(monkeypatch):
+    import chemnoether.featurize.neighbors as neighbors
+
+    rng = np.random.default_rng(6)
+    cell = np.diag([12.0, 11.0, 13.0])
+    pos = rng.uniform(0.0, 1.0, (300, 3)) @ cell
+    tree = radius_edges(pos, 4.0, cell, True, self_interaction=True)
+    monkeypatch.setattr(neighbors, "_tree_applies", lambda *args: False)
+    cells = radius_edges(pos, 4.0, cell, True, self_interaction=True)
+    for a, b in zip(tree, cells):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
