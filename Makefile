@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned, so that nothing below can pull a CUDA build
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) torch
-	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,plots,xtb]'
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,plots,xtb,gp]'
 	touch $(STAMP)
 
 demo: $(STAMP)

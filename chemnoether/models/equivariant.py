@@ -178,7 +178,20 @@ class EquivariantDynamics(DynamicsModel):
         """Per block, ``(num_scales, num_shifts)``: widths of a ``BlockCondition``'s scale and shift."""
         return tuple((block.condition.num_scales, block.condition.num_shifts) for block in self.blocks)
 
-    def forward(self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None = None) -> Prediction:
+    def node_scalars(self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None = None) -> torch.Tensor:
+        """(N, channels) invariant per-atom embeddings: the 0e channels of the last block's output.
+
+        Selected by irreps (with ``parity="all"`` the first channels are 0o, pseudo-scalars that flip
+        sign under a reflection, so "the first ``channels``" would not be invariant). Invariant to
+        rotations, reflections and translations, equivariant to atom permutations; what the
+        spectral GP heads (``chemnoether.gp``) read. ``conditioning`` as for ``forward``.
+        """
+        x = self._hidden(batch, conditioning)
+        scalars = [x[:, part] for (_, ir), part in zip(self.irreps_hidden, self.irreps_hidden.slices(), strict=True) if ir == o3.Irrep("0e")]
+        return torch.cat(scalars, dim=1)
+
+    def _hidden(self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None) -> torch.Tensor:
+        """(N, irreps_hidden.dim) features after the embedding and every interaction block."""
         self.check_inputs(batch)
         if conditioning is not None and len(conditioning) != len(self.blocks):
             raise ConfigError(
@@ -200,6 +213,12 @@ class EquivariantDynamics(DynamicsModel):
         for i, block in enumerate(self.blocks):
             condition = conditioning[i] if conditioning is not None else None
             x = block(x, edge_index, edge_sh, edge_basis, edge_envelope, batch.atom_graph, condition)
+        return x
+
+    def forward(self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None = None) -> Prediction:
+        x = self._hidden(batch, conditioning)
+        atom = batch.atom
+        pos, vel = atom[keys.POS], atom[keys.VEL]
         out = self.readout(x)
         dpos, dvel = out[:, :3] * self.dpos_scale, out[:, 3:] * self.dvel_scale
 

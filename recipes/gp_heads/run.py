@@ -1,0 +1,246 @@
+"""Spectral-density GP node heads (issue 7): train on some molecules, evaluate on held-out ones.
+
+    .venv/bin/python recipes/gp_heads/run.py --preset quick -o out/gp_heads
+
+Generates MMFF94 MD (``chemnoether.data.generate_md``) for the train and the held-out test
+molecules, trains the head (``chemnoether.gp.train``) on velocity windows of the train molecules,
+and on windows of the test molecules compares, in one harness:
+
+* the head (one forward pass per window, no fitting at test time);
+* GPyTorch: an exact GP with ``SpectralMixtureKernel`` fitted per atom and Cartesian component on
+  each window (``chemnoether.gp.baseline``);
+* the deterministic references: persistence (the last velocity, i.e. the constant-velocity step)
+  and linear extrapolation of the velocity.
+
+Metrics (``chemnoether.gp.metrics``) on the forecast frames, with each test molecule's velocities
+divided by their RMS over its trajectory (so the NLL is in those units and molecules pool alike):
+Gaussian NLL, 95% coverage, miscalibration area, Spearman of |error| vs sigma and its simulated
+reference, RMSE; seconds per window. Spectra: each atom's predicted density beside the empirical
+one (Fourier transform of the velocity autocorrelation of the whole test trajectory); the main
+peaks of C-H, O-H and C=O stretches, per molecule. Writes ``results.json``, ``table.md``,
+``model.pt`` (the state dict) and ``spectra_<molecule>.png`` to the output folder. Presets live here (not as YAML: ``tests/test_recipes.py``
+runs every ``recipes/*/*.yaml`` through ``chemnoether train --check``); ``--set head.steps=50``
+overrides one value (JSON-parsed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import chemnoether  # noqa: F401 - before dgl
+from chemnoether.data import generate_md
+from chemnoether.gp import plot_spectra, spectrum_peaks, vibrational_spectrum
+from chemnoether.gp.baseline import (
+    fit_predict_spectral_mixture,
+    linear_extrapolation,
+    persistence,
+)
+from chemnoether.gp.metrics import calibration_summary
+from chemnoether.gp.spectral import to_frequency
+from chemnoether.gp.train import (
+    HeadConfig,
+    predicted_mixture,
+    prepare_molecule,
+    train_head,
+)
+
+# SMILES for names generate_md does not know
+SMILES = {"acetic acid": "CC(=O)O", "formic acid": "O=CO", "acetaldehyde": "CC=O"}
+PRESETS = {
+    "quick": {
+        # several carbonyls in training: with three (acetone, glycine, formic acid) no C=O component was learned
+        "train": ["ethanol", "methanol", "acetone", "toluene", "glycine", "formic acid", "formaldehyde", "acetaldehyde", "uracil"],
+        "test": ["acetic acid", "malonaldehyde", "aspirin"],
+        "md": {"n_steps": 8000, "dt_fs": 0.5, "temperature_K": 300.0},
+        "head": {"stride": 4, "window": 32, "horizon": 4, "features": "window", "window_lags": 16, "num_components": 8,
+                 "loss": "both", "steps": 1200, "lr": 1e-2, "log_every": 100},
+        "eval_windows": 8,
+        "baseline": {"num_mixtures": 4, "iterations": 100, "lr": 0.1},
+        "spectrum_max_lag": 1000,
+    },
+}
+# the head on the interaction network (EquivariantDynamics.node_scalars, trained jointly) plus the window statistics
+PRESETS["full"] = {**copy.deepcopy(PRESETS["quick"]), "md": {"n_steps": 40000, "dt_fs": 0.5, "temperature_K": 300.0}, "eval_windows": 40}
+PRESETS["full"]["head"].update(features="equivariant", steps=5000, log_every=250)
+# band (cm^-1) and atoms (an H on C, an H on O, an O double-bonded to C) of each stretch
+STRETCHES = {"C-H": ((2600.0, 3400.0), "H", 6), "O-H": ((2800.0, 4000.0), "H", 8), "C=O": ((1400.0, 2100.0), "O", 6)}
+ROWS = ("gp_head", "gpytorch_sm", "persistence", "linear")
+
+
+def stretch_atoms(molecule, kind: str) -> list[int]:
+    """Atoms of ``molecule`` whose spectrum shows the stretch ``kind`` (see ``STRETCHES``)."""
+    _, element, partner = STRETCHES[kind]
+    z = molecule.atomic_numbers
+    src, dst = molecule.bond_index.numpy()
+    order = molecule.bond_order[:, 0].numpy()
+    want = 2.0 if kind == "C=O" else 1.0
+    return sorted({int(d) for s, d, o in zip(src, dst, order, strict=True)
+                   if z[d] == {"H": 1, "O": 8}[element] and z[s] == partner and o == want})
+
+
+def evaluate(model, molecule, config) -> dict:
+    """Forecasts of every method on ``eval_windows`` windows of ``molecule``: metrics and timings."""
+    cfg = model.config
+    starts = np.linspace(0, molecule.num_starts(cfg) - 1, config["eval_windows"]).astype(int).tolist()
+    unit = float(molecule.velocities.pow(2).mean().sqrt())  # the molecule's velocity RMS, Å/fs
+    out = {name: {"mean": [], "var": [], "seconds": 0.0} for name in ROWS}
+    futures = []
+    with torch.no_grad():
+        for start in starts:
+            window, future = molecule.window(start, cfg)
+            futures.append(future)
+            began = time.perf_counter()
+            forecast, _ = model([(molecule, start)])
+            out["gp_head"]["seconds"] += time.perf_counter() - began
+            out["gp_head"]["mean"].append(forecast.mean)
+            out["gp_head"]["var"].append(forecast.var_components)
+            for name, rule in (("persistence", persistence), ("linear", linear_extrapolation)):
+                began = time.perf_counter()
+                out[name]["mean"].append(rule(window, cfg.horizon))
+                out[name]["seconds"] += time.perf_counter() - began
+            with torch.enable_grad():
+                fit = fit_predict_spectral_mixture(window, molecule.dt_fs, cfg.horizon, **config["baseline"])
+            out["gpytorch_sm"]["mean"].append(fit.mean)
+            out["gpytorch_sm"]["var"].append(fit.var)
+            out["gpytorch_sm"]["seconds"] += fit.seconds
+            out["gpytorch_sm"].setdefault("mixtures", []).append(fit.mixture)
+    with torch.no_grad():  # the head's throughput when the windows come as one batch
+        began = time.perf_counter()
+        model([(molecule, start) for start in starts])
+        batched = (time.perf_counter() - began) / len(starts)
+    target = torch.cat(futures) / unit
+    rows = {}
+    for name, result in out.items():
+        mean = torch.cat(result["mean"]) / unit
+        if result["var"]:
+            rows[name] = calibration_summary(mean, torch.cat(result["var"]) / unit**2, target)
+        else:
+            rows[name] = {"rmse": float((mean - target).pow(2).mean().sqrt()), "count": int(target.numel())}
+        rows[name]["seconds_per_window"] = result["seconds"] / len(starts)
+    rows["gp_head"]["seconds_per_window_batched"] = batched
+    rows["_arrays"] = {"target": target, **{n: (torch.cat(r["mean"]) / unit, torch.cat(r["var"]) / unit**2) for n, r in out.items() if r["var"]}}
+    rows["_gpytorch_mixtures"] = out["gpytorch_sm"]["mixtures"]
+    rows["_starts"] = starts
+    return rows
+
+
+def spectra(model, molecule, trajectory, rows, config, folder: Path) -> dict:
+    """Peaks (cm^-1) of the stretches: empirical, our head's and GPyTorch's (mean fitted density)."""
+    empirical = vibrational_spectrum(trajectory, max_lag=config["spectrum_max_lag"])
+    inside = empirical.wavenumbers <= 4000.0
+    grid = torch.as_tensor(to_frequency(empirical.wavenumbers[inside]))
+    mixture = predicted_mixture(model, molecule, rows["_starts"])
+    ours = mixture.density(grid).numpy().T  # (F, N)
+    baseline = sum(m.density(grid).mean(1) for m in rows["_gpytorch_mixtures"]).numpy().T / len(rows["_gpytorch_mixtures"])
+    plot_spectra(folder / f"spectra_{molecule.name.replace(' ', '_')}.png", empirical, mixture,
+                 title=f"{molecule.name}: empirical (black) vs GP head (red), per element")
+    peaks = {}
+    for kind, (band, _, _) in STRETCHES.items():
+        atoms = stretch_atoms(molecule, kind)
+        if not atoms:
+            continue
+
+        def peak(density, atoms=atoms, band=band):
+            found = spectrum_peaks(empirical.wavenumbers[inside], density[:, atoms].mean(1), band, prominence=0.05, max_peaks=1)
+            return float(found[0]) if found.size else None
+
+        emp, head, gpy = peak(empirical.density[inside]), peak(ours), peak(baseline)
+        peaks[kind] = {"atoms": atoms, "empirical": emp, "gp_head": head, "gpytorch_sm": gpy,
+                       "gp_head_rel_error": None if emp is None or head is None else abs(head - emp) / emp,
+                       "gpytorch_rel_error": None if emp is None or gpy is None else abs(gpy - emp) / emp}
+    return peaks
+
+
+def markdown(results: dict) -> str:
+    fmt = lambda v, p=3: "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{p}f}"
+    lines = [f"Held-out molecules: {', '.join(results['test'])} (trained on {', '.join(results['train'])}).",
+             (f"Forecast: velocities, window {results['head']['window']} frames x {results['dt_fs']} fs, "
+              f"horizon {results['head']['horizon']} frames; units: each molecule's velocity RMS. "
+              f"GP head batched over the windows: {results['pooled']['gp_head']['seconds_per_window_batched']:.2e} s / window."), "",
+             "| molecule | method | NLL | 95% coverage | miscal. area | Spearman (ref) | RMSE | s / window |",
+             "|---|---|---|---|---|---|---|---|"]
+    for molecule, rows in [("all", results["pooled"]), *results["per_molecule"].items()]:
+        for name in ROWS:
+            r = rows[name]
+            spear = f"{fmt(r.get('spearman'))} ({fmt(r.get('spearman_reference'))})" if "nll" in r else "—"
+            lines.append(f"| {molecule} | {name} | {fmt(r.get('nll'))} | {fmt(r.get('coverage'))} | "
+                         f"{fmt(r.get('miscalibration_area'))} | {spear} | {fmt(r['rmse'])} | {r['seconds_per_window']:.2e} |")
+    for molecule, rows in [("all", results["pooled"]), *results["per_molecule"].items()]:
+        head, gpy = rows["gp_head"], rows["gpytorch_sm"]["seconds_per_window"]
+        lines.append(f"- {molecule}: GPyTorch time / GP head time = {gpy / head['seconds_per_window']:.0f}x one window at a time, "
+                     f"{gpy / head['seconds_per_window_batched']:.0f}x with the head's windows batched")
+    lines += ["", "| molecule | stretch | empirical cm^-1 | GP head cm^-1 (error) | GPyTorch cm^-1 (error) |", "|---|---|---|---|---|"]
+    for molecule, peaks in results["peaks"].items():
+        for kind, p in peaks.items():
+            lines.append(f"| {molecule} | {kind} | {fmt(p['empirical'], 0)} | {fmt(p['gp_head'], 0)} ({fmt(p['gp_head_rel_error'])}) | "
+                         f"{fmt(p['gpytorch_sm'], 0)} ({fmt(p['gpytorch_rel_error'])}) |")
+    return "\n".join(lines) + "\n"
+
+
+def run(config: dict, folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    head_config = HeadConfig(**config["head"])
+    began = time.perf_counter()
+    trajectories = {name: generate_md(SMILES.get(name, name), seed=seed, progress=False, **config["md"])
+                    for seed, name in enumerate(config["train"] + config["test"])}
+    series = {name: prepare_molecule(traj, head_config.stride, name) for name, traj in trajectories.items()}
+    print(f"MD of {len(series)} molecules: {time.perf_counter() - began:.1f} s")
+    model, history = train_head([series[n] for n in config["train"]], head_config)
+    model.eval()
+    torch.save(model.state_dict(), folder / "model.pt")
+    results = {"train": config["train"], "test": config["test"], "head": config["head"], "dt_fs": series[config["test"][0]].dt_fs,
+               "history": history, "per_molecule": {}, "peaks": {}}
+    arrays = []
+    for name in config["test"]:
+        rows = evaluate(model, series[name], config)
+        results["peaks"][name] = spectra(model, series[name], trajectories[name], rows, config, folder)
+        arrays.append(rows.pop("_arrays"))
+        rows.pop("_gpytorch_mixtures"), rows.pop("_starts")
+        results["per_molecule"][name] = rows
+        print(f"evaluated {name}: {time.perf_counter() - began:.1f} s")
+    target = torch.cat([a["target"] for a in arrays])
+    pooled = {n: calibration_summary(torch.cat([a[n][0] for a in arrays]), torch.cat([a[n][1] for a in arrays]), target) for n in ("gp_head", "gpytorch_sm")}
+    for name in ROWS:
+        per = [results["per_molecule"][m][name] for m in config["test"]]
+        if name not in pooled:
+            pooled[name] = {"rmse": float(np.sqrt(np.average([r["rmse"] ** 2 for r in per], weights=[r["count"] for r in per])))}
+        pooled[name]["seconds_per_window"] = float(np.mean([r["seconds_per_window"] for r in per]))
+    pooled["gp_head"]["seconds_per_window_batched"] = float(np.mean([results["per_molecule"][m]["gp_head"]["seconds_per_window_batched"] for m in config["test"]]))
+    results["pooled"] = pooled
+    results["total_seconds"] = time.perf_counter() - began
+    (folder / "results.json").write_text(json.dumps(results, indent=2))
+    (folder / "table.md").write_text(markdown(results))
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    parser.add_argument("-o", "--out", default="out/gp_heads")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override, e.g. head.steps=50")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = copy.deepcopy(PRESETS[args.preset])
+    for item in args.set:
+        key, _, value = item.partition("=")
+        *path, last = key.split(".")
+        target = config
+        for part in path:
+            target = target[part]
+        target[last] = json.loads(value)
+    results = run(config, Path(args.out))
+    print(markdown(results))
+    print(f"total {results['total_seconds']:.0f} s; written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
