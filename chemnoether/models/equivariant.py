@@ -190,33 +190,49 @@ class EquivariantDynamics(DynamicsModel):
         scalars = [x[:, part] for (_, ir), part in zip(self.irreps_hidden, self.irreps_hidden.slices(), strict=True) if ir == o3.Irrep("0e")]
         return torch.cat(scalars, dim=1)
 
-    def _hidden(self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None) -> torch.Tensor:
-        """(N, irreps_hidden.dim) features after the embedding and every interaction block."""
+    def _hidden(
+        self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None, cache: dict | None = None
+    ) -> torch.Tensor:
+        """(N, irreps_hidden.dim) features after the embedding and every interaction block.
+
+        ``cache``: a dict shared by calls on the same ``batch`` object whose conditioning leaves
+        the first blocks unconditioned (tailoring of the last blocks): the features before the
+        first conditioned block are computed once and reused, so a tailored prediction repeats
+        only the tailored blocks.
+        """
         self.check_inputs(batch)
         if conditioning is not None and len(conditioning) != len(self.blocks):
             raise ConfigError(
                 f"conditioning must give one BlockCondition (or None) per block ({len(self.blocks)}), "
                 f"got {len(conditioning)}"
             )
-        atom = batch.atom
-        pos, vel = atom[keys.POS], atom[keys.VEL]
-        types = self.element_types(atom[keys.ATOMIC_NUMBERS])
-
-        edge_index, shift = select_edges(batch, self.edges)
-        vectors = edge_vectors(pos, edge_index, shift)
-        lengths = vectors.norm(dim=1)
-        edge_sh = self.spherical_harmonics(vectors)
-        edge_basis = self.radial_basis(lengths)
-        edge_envelope = self.envelope(lengths)
-
-        x = self.embedding(types, vel / self.velocity_scale)
-        for i, block in enumerate(self.blocks):
-            condition = conditioning[i] if conditioning is not None else None
-            x = block(x, edge_index, edge_sh, edge_basis, edge_envelope, batch.atom_graph, condition)
+        conditions = list(conditioning) if conditioning is not None else [None] * len(self.blocks)
+        first = next((i for i, c in enumerate(conditions) if c is not None), len(conditions))
+        cached = cache.get("prefix") if cache is not None else None
+        if cached is not None and cached[0] is batch and cached[1] == first:
+            x, edges = cached[2], cached[3]
+        else:
+            edges = self._edge_features(batch)
+            x = self.embedding(self.element_types(batch.atom[keys.ATOMIC_NUMBERS]), batch.atom[keys.VEL] / self.velocity_scale)
+            for block in self.blocks[:first]:
+                x = block(x, *edges, batch.atom_graph, None)
+            if cache is not None:  # the batch itself is kept, so its id cannot be reused by another
+                cache["prefix"] = (batch, first, x, edges)
+        for block, condition in zip(self.blocks[first:], conditions[first:]):
+            x = block(x, *edges, batch.atom_graph, condition)
         return x
 
-    def forward(self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None = None) -> Prediction:
-        x = self._hidden(batch, conditioning)
+    def _edge_features(self, batch: GraphTensors) -> tuple:
+        """``(edge_index, harmonics, radial basis, envelope)`` of the model's edges in ``batch``."""
+        edge_index, shift = select_edges(batch, self.edges)
+        vectors = edge_vectors(batch.atom[keys.POS], edge_index, shift)
+        lengths = vectors.norm(dim=1)
+        return edge_index, self.spherical_harmonics(vectors), self.radial_basis(lengths), self.envelope(lengths)
+
+    def forward(
+        self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None = None, cache: dict | None = None
+    ) -> Prediction:
+        x = self._hidden(batch, conditioning, cache)
         atom = batch.atom
         pos, vel = atom[keys.POS], atom[keys.VEL]
         out = self.readout(x)

@@ -22,6 +22,7 @@ none, since it only enters through that gradient.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -160,16 +161,19 @@ def rollout(
     conditioning: Sequence[BlockCondition] | None,
     horizon: int,
     teacher_forced: bool = False,
+    cache: dict | None = None,
 ) -> list[GraphTensors]:
     """``[batch, x_1, ..., x_horizon]``: the model's rollout with ``conditioning``.
 
     Autoregressive: ``x_t = model(x_{t-1})``. Teacher-forced: ``x_t = model(true x_{t-1})``, the
-    true states being the batch and its ``rollout_pos`` / ``rollout_vel`` targets.
+    true states being the batch and its ``rollout_pos`` / ``rollout_vel`` targets. ``cache``: the
+    model's prefix cache for calls on ``batch`` itself (``EquivariantDynamics.forward``).
     """
     states = [batch]
     for t in range(1, horizon + 1):
         source = _true_state(batch, t - 1) if teacher_forced else states[-1]
-        states.append(advance(source, model(source, conditioning=conditioning)))
+        extra = {"cache": cache} if cache is not None and source is batch else {}
+        states.append(advance(source, model(source, conditioning=conditioning, **extra)))
     return states
 
 
@@ -194,6 +198,7 @@ def tailoring_loss(
     mode: str = "initial",
     inner: str = "autoregressive",
     reference: torch.Tensor | None = None,
+    cache: dict | None = None,
 ) -> torch.Tensor:
     """(B,) per-graph Noether loss of the model's ``horizon``-step rollout from ``batch`` (``rollout``).
 
@@ -201,7 +206,7 @@ def tailoring_loss(
     """
     if inner not in INNER_ROLLOUTS:
         raise ConfigError(f"inner must be one of {INNER_ROLLOUTS}, got {inner!r}")
-    states = rollout(model, batch, conditioning, horizon, inner == "teacher_forced")
+    states = rollout(model, batch, conditioning, horizon, inner == "teacher_forced", cache)
     return noether_loss_per_graph(g, states, mode, reference)
 
 
@@ -239,16 +244,19 @@ def tailor(
     outer_grad = torch.is_grad_enabled()
     with torch.enable_grad():
         reference = None if reference is None else reference.detach()
-        params, info = _inner_loop(model, batch, g, options, learned_lr, outer_grad, reference)
+        # the untailored first blocks run once per prediction (blocks=...), when the model can
+        cache = {} if "cache" in inspect.signature(model.forward).parameters else None
+        params, info = _inner_loop(model, batch, g, options, learned_lr, outer_grad, reference, cache)
     if not outer_grad:
         params = [p.detach() for p in params]
     with torch.set_grad_enabled(outer_grad):
-        prediction = model(batch, conditioning=as_conditioning(params, n_blocks))
+        extra = {"cache": cache} if cache is not None else {}
+        prediction = model(batch, conditioning=as_conditioning(params, n_blocks), **extra)
     info.conditioning = as_conditioning([p.detach() for p in params], n_blocks)
     return prediction, info
 
 
-def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_grad: bool, reference=None):
+def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_grad: bool, reference=None, cache=None):
     params = identity_parameters(model, batch, options.blocks)
     n_blocks = len(model.conditioning_sizes)
     identity = [p.detach() for p in params]
@@ -261,7 +269,8 @@ def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_gr
     loss_before = None
     for step in range(1, options.steps + 1):
         per_graph = tailoring_loss(
-            model, batch, g, as_conditioning(params, n_blocks), options.horizon, options.mode, options.inner, reference
+            model, batch, g, as_conditioning(params, n_blocks), options.horizon, options.mode, options.inner, reference,
+            cache,
         )
         if loss_before is None:
             loss_before = per_graph.detach()
@@ -282,7 +291,8 @@ def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_gr
     if options.keep_if_improved:
         with torch.no_grad():
             loss_after = tailoring_loss(
-                model, batch, g, as_conditioning(params, n_blocks), options.horizon, options.mode, options.inner, reference
+                model, batch, g, as_conditioning(params, n_blocks), options.horizon, options.mode, options.inner,
+                reference, cache,
             )
         kept = kept & torch.isfinite(loss_after) & (loss_after < loss_before)
     # a graph that is not kept gets exactly its identity parameters back (no gradient path)

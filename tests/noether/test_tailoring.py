@@ -176,3 +176,32 @@ def test_last_block_tailoring_leaves_the_earlier_blocks_unconditioned(model, gra
         tailor(model, batch, g, blocks=3)
     with pytest.raises(ConfigError, match="blocks"):
         TailoringOptions(blocks=0)
+
+
+class _WithoutCache(torch.nn.Module):
+    """The same model, minus the prefix cache (tailor then recomputes every block each call)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model
+        self.conditioning_sizes = model.conditioning_sizes
+
+    def forward(self, batch, conditioning=None):
+        return self.inner(batch, conditioning=conditioning)
+
+
+def test_prefix_cache_changes_nothing_but_the_work(model, graphs):
+    batch, g = batch_of(graphs), LinearMomentum()
+    calls = []
+    hook = model.blocks[0].register_forward_hook(lambda *args: calls.append(1))
+    try:
+        cached, _ = tailor(model, batch, g, steps=2, lr=0.05, blocks=1)
+        runs_with_cache = len(calls)
+        calls.clear()
+        plain, _ = tailor(_WithoutCache(model), batch, g, steps=2, lr=0.05, blocks=1)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(cached.pos, plain.pos, rtol=0, atol=1e-12)
+    torch.testing.assert_close(cached.vel, plain.vel, rtol=0, atol=1e-12)
+    # the untailored first block ran once, not once per inner step plus once for the prediction
+    assert runs_with_cache == 1 and len(calls) == 3
