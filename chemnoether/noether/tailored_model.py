@@ -24,6 +24,7 @@ from chemnoether import keys
 from chemnoether.data.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 from chemnoether.models.base import Prediction
+from chemnoether.noether.checks import check_noether_loss_invariant
 from chemnoether.noether.losses import Embedding
 from chemnoether.noether.tailoring import TailoringInfo, TailoringOptions, tailor
 
@@ -71,6 +72,7 @@ class NoetherTailoredModel(torch.nn.Module):
         # log-parametrised: the learned rate stays positive whatever the outer optimiser does
         self.log_lr = torch.nn.Parameter(torch.tensor(math.log(self.options.lr))) if learn_lr else None
         self.last_info: TailoringInfo | None = None
+        self._g_checked = False
 
     @property
     def inner_lr(self) -> float:
@@ -95,6 +97,9 @@ class NoetherTailoredModel(torch.nn.Module):
 
     def forward(self, batch: GraphTensors, reference: torch.Tensor | None = None) -> Prediction:
         """The tailored prediction; ``reference``: (B, k) g values to conserve instead of ``g(batch)``."""
+        if not self._g_checked:  # once: a g whose loss depends on orientation would tailor nonsense
+            check_noether_loss_invariant(self.g, batch)
+            self._g_checked = True
         o = self.options
         steps = o.steps if self.training or o.eval_steps is None else o.eval_steps
         learned = self.log_lr.exp().to(batch.atom_graph.device, batch.atom[keys.POS].dtype) if self.log_lr is not None else None

@@ -107,3 +107,27 @@ def test_pretraining_is_for_a_learned_g():
         TailoringSection(g="energy", pretrain_steps=10)
     with pytest.raises(ConfigError, match="pretrain_position_noise"):
         TailoringSection(pretrain_position_noise=-1.0)
+
+
+class _PositionMean(torch.nn.Module):
+    """Not invariant: the mean x coordinate of each graph's atoms."""
+
+    def forward(self, state):
+        from chemnoether.data.ops import pool_atoms
+
+        return pool_atoms(state.atom["pos"][:, :1], state.atom_graph, state.num_graphs)
+
+
+def test_a_g_whose_loss_depends_on_orientation_is_refused(ethanol):
+    from chemnoether.noether import AngularMomentum, NoetherTailoredModel
+    from chemnoether.noether.checks import noether_loss_invariance_error
+
+    batch = batch_of(graphs_of(ethanol, (0, 10)))
+    model = tiny_model()
+    with pytest.raises(ConfigError, match="not usable for tailoring"):
+        NoetherTailoredModel(model, _PositionMean())(batch)
+    # invariant and vector-valued gs pass: only the loss has to be invariant
+    for g in (NoetherEmbedding(HCO, k=2, hidden=4, layers=1).double(), LinearMomentum(), AngularMomentum()):
+        error, scale = noether_loss_invariance_error(g, batch)
+        assert scale > 0 and error <= 1e-8 * (1 + scale)
+        NoetherTailoredModel(model, g)(batch)
