@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     from chemnoether.evaluate.cli import add_evaluate_parsers  # noqa: PLC0415 - argparse only until a command runs
 
     add_evaluate_parsers(commands)
+    from chemnoether.reactions.cli import add_score_reactions_parser  # noqa: PLC0415 - argparse only until the command runs
+
+    add_score_reactions_parser(commands)
     return parser
 
 

@@ -66,9 +66,9 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether evaluate``: print the headline numbers and where the files went."""
-    from chemnoether.evaluate.report import evaluate_run, metrics_table  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
+    from chemnoether.evaluate.report import evaluate_run, metrics_table  # noqa: PLC0415
     from chemnoether.evaluate.tailoring import TestTimeTailoring  # noqa: PLC0415
 
     test_time = None

@@ -69,7 +69,6 @@ def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = Non
     adds ``"oracle_<name>"`` or ``"learned_g"`` (to a plain run too, beside its ``"untailored"``).
     """
     from chemnoether.noether import NoetherTailoredModel, TailoringOptions  # noqa: PLC0415
-    from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
 
     model = run.model
     variants = {}

@@ -17,7 +17,6 @@ from chemnoether.models.egnn import EGNNDynamics
 from chemnoether.models.equivariant import EquivariantDynamics
 
 
-
 def _noether_tailored(model: dict, g: dict, options: dict | None = None, learn_lr: bool = False, anchor: str = "start"):
     """A meta-tailored model (``chemnoether.noether.NoetherTailoredModel``) around ``model``."""
     # imported on use: chemnoether.noether builds on chemnoether.models

@@ -10,6 +10,7 @@ from chemnoether.nn._elements import ElementTypes, checked_elements, element_lab
 from chemnoether.nn._embedding import NodeEmbedding
 from chemnoether.nn._gate import IrrepsGate
 from chemnoether.nn._interaction import InteractionBlock
+from chemnoether.nn._mlp import silu_mlp
 from chemnoether.nn._radial import BesselBasis
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "PolynomialCutoff",
     "checked_elements",
     "element_label",
+    "silu_mlp",
 ]

@@ -17,27 +17,12 @@ from chemnoether import keys
 from chemnoether.data.ops import edge_vectors, pool_atoms, pool_incidence, scatter_sum
 from chemnoether.data.tensors import GraphTensors
 from chemnoether.errors import ConfigError
+from chemnoether.models._options import positive_int
 from chemnoether.models.base import checked_edges, select_edges
-from chemnoether.nn import BesselBasis, ElementTypes, PolynomialCutoff
+from chemnoether.nn import BesselBasis, ElementTypes, PolynomialCutoff, silu_mlp
 
 # per edge: |v_src|, |v_dst|, r_hat . v_src, r_hat . v_dst, v_src . v_dst, |v_dst - v_src|
 NUM_EDGE_VELOCITY_FEATURES = 6
-
-
-def _mlp(sizes: Sequence[int]) -> torch.nn.Sequential:
-    # SiLU: smooth, so second derivatives (meta-gradients through the inner step) exist everywhere
-    layers: list[torch.nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(torch.nn.SiLU())
-    return torch.nn.Sequential(*layers)
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _positive_float(value, name: str) -> float:
@@ -90,20 +75,20 @@ class NoetherEmbedding(torch.nn.Module):
         velocity_scale: float = 0.01,
     ):
         super().__init__()
-        self.k = _positive_int(k, "k")
-        hidden = _positive_int(hidden, "hidden")
-        _positive_int(layers, "layers")
+        self.k = positive_int(k, "k")
+        hidden = positive_int(hidden, "hidden")
+        positive_int(layers, "layers")
         self.edges = checked_edges(edges)
         self.velocity_scale = _positive_float(velocity_scale, "velocity_scale")
         self.element_types = ElementTypes(elements)
         self.element_embedding = torch.nn.Embedding(self.element_types.num_types, hidden)
         self.speed_embedding = torch.nn.Linear(1, hidden)
-        self.radial_basis = BesselBasis(_positive_float(cutoff, "cutoff"), _positive_int(num_basis, "num_basis"))
+        self.radial_basis = BesselBasis(_positive_float(cutoff, "cutoff"), positive_int(num_basis, "num_basis"))
         self.envelope = PolynomialCutoff(cutoff, 6)
         edge_width = num_basis + NUM_EDGE_VELOCITY_FEATURES
-        self.messages = torch.nn.ModuleList(_mlp([2 * hidden + edge_width, hidden, hidden]) for _ in range(layers))
-        self.updates = torch.nn.ModuleList(_mlp([2 * hidden, hidden, hidden]) for _ in range(layers))
-        self.head = _mlp([3 * hidden, hidden, self.k])
+        self.messages = torch.nn.ModuleList(silu_mlp([2 * hidden + edge_width, hidden, hidden]) for _ in range(layers))
+        self.updates = torch.nn.ModuleList(silu_mlp([2 * hidden, hidden, hidden]) for _ in range(layers))
+        self.head = silu_mlp([3 * hidden, hidden, self.k])
         self.config = {
             "elements": [int(z) for z in self.element_types.elements], "k": self.k, "hidden": hidden, "layers": layers,
             "cutoff": float(cutoff), "num_basis": num_basis, "edges": self.edges, "velocity_scale": self.velocity_scale,

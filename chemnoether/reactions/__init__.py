@@ -4,8 +4,12 @@ See DESIGN.md section 7. ``parse_reaction`` turns a reaction SMILES into a ``Rea
 errors raise ``ReactionParseError``); ``oracle_checks`` gives the verdict of the conserved
 quantities (chemistry violations are verdicts, not errors); ``generate_D0`` ... ``generate_D4``
 (or ``generate_decoys``) build wrong products of five named families for the same reactants,
-D3 and D4 drawing on a ``ReactionPool`` of training reactions.
+D3 and D4 drawing on a ``ReactionPool`` of training reactions. ``score_reactions`` scores
+reaction SMILES with the oracle and the learned conservation score (``ReactionScorer``, a shipped
+checkpoint by default); those names load torch and DGL on first use, not on import.
 """
+
+import importlib
 
 from chemnoether.reactions.decoys import (
     FAMILIES,
@@ -50,6 +54,22 @@ from chemnoether.reactions.templates import (
     reaction_centre,
 )
 
+# the learned scorer needs torch and DGL: imported when first asked for (PEP 562)
+_LAZY = {
+    "score_reactions": "chemnoether.reactions.api",
+    "ReactionScorer": "chemnoether.reactions.scorer",
+    "load_scorer": "chemnoether.reactions.scorer",
+    "save_scorer": "chemnoether.reactions.scorer",
+    "ReactionEmbedding": "chemnoether.reactions.embedding",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CHARGE_PENALTY",
     "CHECKS",
@@ -60,8 +80,10 @@ __all__ = [
     "OracleVerdict",
     "Reaction",
     "ReactionElementError",
+    "ReactionEmbedding",
     "ReactionParseError",
     "ReactionPool",
+    "ReactionScorer",
     "Reason",
     "Template",
     "TemplateLibrary",
@@ -77,6 +99,7 @@ __all__ = [
     "generate_D3",
     "generate_D4",
     "generate_decoys",
+    "load_scorer",
     "mapped_elements",
     "oracle_checks",
     "oracle_table",
@@ -84,5 +107,7 @@ __all__ = [
     "plain_product",
     "reaction_centre",
     "sanitization",
+    "save_scorer",
+    "score_reactions",
     "skeleton_key",
 ]

@@ -5,7 +5,12 @@ import torch
 
 from chemnoether.errors import ConfigError
 from chemnoether.models import build_model
-from chemnoether.noether import LinearMomentum, NoetherEmbedding, noether_loss_per_graph, rollout
+from chemnoether.noether import (
+    LinearMomentum,
+    NoetherEmbedding,
+    noether_loss_per_graph,
+    rollout,
+)
 from chemnoether.noether.recipe import TailoringSection, g_from_spec, g_spec, tailored
 from chemnoether.train import recipe_from_dict
 
