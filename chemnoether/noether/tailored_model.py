@@ -98,6 +98,8 @@ class NoetherTailoredModel(torch.nn.Module):
     def forward(self, batch: GraphTensors, reference: torch.Tensor | None = None) -> Prediction:
         """The tailored prediction; ``reference``: (B, k) g values to conserve instead of ``g(batch)``."""
         if not self._g_checked:  # once: a g whose loss depends on orientation would tailor nonsense
+            if hasattr(self.model, "check_inputs"):
+                self.model.check_inputs(batch)  # a malformed batch is named as such, before g sees it
             check_noether_loss_invariant(self.g, batch)
             self._g_checked = True
         o = self.options
