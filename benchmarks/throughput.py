@@ -1,0 +1,138 @@
+"""Training and rollout throughput of the dynamics models on one device, with peak memory.
+
+For each model (ours, the EGNN peer where its DGL build runs on the device) on MD17-protocol
+windows of generated aspirin MD (heavy atoms, 1.6 Å + 2-hop graph) and on all-atom ethanol
+windows (radius graph): training steps (forward, loss, backward, Adam) timed over ``--steps``
+after a warm-up, as molecules/s and atom-steps/s (atoms times molecules per second); and rollout
+steps/s of ``--rollout-batch`` molecules at once (no grad). Peak GPU memory from
+``torch.cuda.max_memory_allocated``. Accuracy is not measured here: pair these figures with
+``recipes/md17/compare.py`` (test MSE at the same budget) for throughput per unit of accuracy.
+
+Run: ``python benchmarks/throughput.py [--device cuda] [--steps 20] [--batch-size 64]
+[--json out.json]``. PyPI's DGL has no CUDA build, so on a GPU the EGNN peer is reported as
+skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import date
+
+import torch
+
+import chemnoether  # noqa: F401 - before anything that may import dgl
+from chemnoether import keys
+from chemnoether.data import GraphTensors, generate_md, md17_protocol_windows, time_block_windows
+from chemnoether.models import build_model
+
+
+def _datasets() -> dict:
+    # the md17 quick recipe's trajectory: the shortest the exact protocol accepts
+    aspirin = generate_md("aspirin", 60_000, temperature_K=500.0, seed=0, progress=False)
+    ethanol = generate_md("ethanol", 4_000, temperature_K=300.0, seed=0, progress=False)
+    return {
+        "aspirin_md17": md17_protocol_windows(aspirin).train,
+        "ethanol_all_atoms": time_block_windows(ethanol, 10, graph="radius", cutoff=5.0).train,
+    }
+
+
+def _models(elements) -> dict:
+    return {
+        "equivariant": lambda: build_model("equivariant", elements=elements, channels=32, layers=3),
+        "egnn": lambda: build_model("egnn", elements=elements, hidden=64, layers=4),
+    }
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _training(model, batch: GraphTensors, steps: int, device: str) -> float:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.train()
+
+    def step():
+        prediction = model(batch)
+        loss = (prediction.pos - batch.atom[keys.NEXT_POS]).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    _sync(device)
+    began = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return (time.perf_counter() - began) / steps
+
+
+def _rollout(model, batch: GraphTensors, steps: int, device: str) -> float:
+    from chemnoether.noether import advance  # noqa: PLC0415
+
+    model.eval()
+    with torch.no_grad():
+        state = batch
+        state = advance(state, model(state))  # warm-up
+        _sync(device)
+        began = time.perf_counter()
+        for _ in range(steps):
+            state = advance(state, model(state))
+        _sync(device)
+    return (time.perf_counter() - began) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rollout-batch", type=int, default=256)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    rows = []
+    for data_name, windows in _datasets().items():
+        atoms = windows.topology.num_atoms
+        train_batch = GraphTensors.from_graph(windows.batch(list(range(args.batch_size))), device=args.device)
+        roll_count = min(args.rollout_batch, len(windows))
+        roll_batch = GraphTensors.from_graph(windows.batch(list(range(roll_count))), device=args.device)
+        elements = sorted({int(z) for z in train_batch.atom[keys.ATOMIC_NUMBERS].tolist()})
+        for model_name, make in _models(elements).items():
+            row = {"data": data_name, "model": model_name, "atoms_per_molecule": atoms}
+            try:
+                torch.manual_seed(0)
+                model = make().to(args.device)
+                if args.device == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                seconds = _training(model, train_batch, args.steps, args.device)
+                rollout_seconds = _rollout(model, roll_batch, args.steps, args.device)
+            except Exception as err:  # noqa: BLE001 - a peer that cannot run here is a row, not a crash
+                row["skipped"] = f"{type(err).__name__}: {err}"[:300]
+                rows.append(row)
+                print(f"{data_name} {model_name}: skipped ({row['skipped']})", flush=True)
+                continue
+            row.update({
+                "train_molecules_per_s": args.batch_size / seconds,
+                "train_atom_steps_per_s": args.batch_size * atoms / seconds,
+                "rollout_molecule_steps_per_s": roll_count / rollout_seconds,
+                "peak_gpu_MiB": torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else None,
+            })
+            rows.append(row)
+            print(f"{data_name} {model_name}: train {row['train_molecules_per_s']:.0f} molecules/s "
+                  f"({row['train_atom_steps_per_s']:.0f} atom-steps/s), rollout "
+                  f"{row['rollout_molecule_steps_per_s']:.0f} molecule-steps/s", flush=True)
+    if args.json:
+        meta = {"date": date.today().isoformat(), "machine": platform.machine(), "device": args.device,
+                "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "batch_size": args.batch_size}
+        if args.device == "cuda":
+            meta["gpu"] = torch.cuda.get_device_name()
+        with open(args.json, "w") as handle:
+            json.dump({"meta": meta, "rows": rows}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
