@@ -19,6 +19,15 @@ natural choice, since their spectrum is the vibrational density of states that
 so the target is the displacement from it). Each graph's targets are centred per atom and divided
 by their RMS (an invariant), conditioned on, and the forecast mapped back to the window's units.
 
+Evolving densities (``evolve=True``): the densities follow the state along the trajectory,
+``theta_{h+1} = theta_h + F(theta_h, g)`` (``spectral.DensityEvolution``) on the raw parameters of
+every atom's density (and of the graph term), ``g`` the graph's mean embedding (an invariant of
+the state). ``theta_0`` is the window's density (the marginal likelihood's); forecast frame
+``T + h`` (h = 0..H-1) uses ``theta_{h+1}``, conditioning the whole window on it (a locally
+stationary approximation: each frame's mean and variance come from a valid GP, one Cholesky per
+frame; the joint covariance across forecast frames is not modelled). ``F`` starts at the identity
+(last layer zero), where the forecast equals the non-evolving head's. Off by default.
+
 Guards (section 8): each atom's prior variance ``sum_q a_iq^2 K_q(0)`` is set to a predicted value
 above ``prior_var_floor`` (the network cannot shrink it to look confident), the noise variance is
 above ``noise_floor`` (both in units of the normalised targets), widths and weights have floors.
@@ -42,6 +51,7 @@ from chemnoether.gp.conditioning import (
     rff_condition,
 )
 from chemnoether.gp.spectral import (
+    DensityEvolution,
     SpectralMixture,
     SpectralMixtureNet,
     _mlp,
@@ -65,6 +75,7 @@ class GPForecast:
     scale: Tensor  # (B,) | RMS of the centred window, the unit the conditioning worked in
     mixture: SpectralMixture  # (N, Q') | each atom's density, graph term included (1/fs)
     jitter: Tensor  # (B,) | relative Cholesky jitter each graph needed
+    evolved: list[SpectralMixture] | None = None  # evolve=True: the H densities (N, Q') of the forecast frames
 
     @property
     def var_components(self) -> Tensor:
@@ -105,6 +116,7 @@ class SpectralGPHead(nn.Module):
         rff_features: D, frequency samples per component; rff_sampling: ``"quantile"`` or
             ``"random"`` (see ``spectral.rff_eps``); rff_seed: seed of the random eps.
         hidden: width of the MLPs.
+        evolve: advance the densities one step per forecast frame with ``DensityEvolution`` (module docstring).
     """
 
     def __init__(
@@ -124,6 +136,7 @@ class SpectralGPHead(nn.Module):
         rff_sampling: str = "quantile",
         rff_seed: int = 0,
         hidden: int = 64,
+        evolve: bool = False,
     ):
         super().__init__()
         if method not in METHODS:
@@ -138,6 +151,11 @@ class SpectralGPHead(nn.Module):
         density = {"freq_range": self.freq_range, "sigma_min": to_frequency(float(sigma_min_cm)), "hidden": hidden}
         self.node_density = SpectralMixtureNet(node_features * (1 + context_sets), num_components, **density)
         self.graph_density = SpectralMixtureNet(node_features, graph_components, **density) if graph_components else None
+        self.evolve = bool(evolve)
+        self.node_evolution = DensityEvolution(self.node_density.raw_size, node_features, hidden=hidden) if evolve else None
+        self.graph_evolution = (
+            DensityEvolution(self.graph_density.raw_size, node_features, hidden=hidden) if evolve and graph_components else None
+        )
         # per atom: self weight a_ii, prior variance, noise variance (raw)
         self.self_net = _mlp(node_features, hidden, 3)
         self.edge_net = _mlp(2 * node_features + edge_features, hidden, 1)
@@ -147,15 +165,33 @@ class SpectralGPHead(nn.Module):
 
     def mixtures(self, features: Tensor, atom_graph: Tensor, num_graphs: int, incidences: Sequence[tuple[Tensor, int]] = ()) -> SpectralMixture:
         """(N, Q') every atom's density: its own components, then the graph term's."""
+        return self.evolved_mixtures(features, atom_graph, num_graphs, incidences, 0)[0]
+
+    def evolved_mixtures(
+        self, features: Tensor, atom_graph: Tensor, num_graphs: int, incidences: Sequence[tuple[Tensor, int]] = (), steps: int = 0
+    ) -> list[SpectralMixture]:
+        """``[S_0, ..., S_steps]``, each (N, Q'): the densities advanced 0..steps times by the
+        ``DensityEvolution`` (``evolve=True``; without it only ``steps=0``), conditioned on the graph's
+        mean embedding."""
         if len(incidences) != self.context_sets:
             raise ConfigError(f"got {len(incidences)} incidences, the head was built for context_sets={self.context_sets}")
+        if steps and not self.evolve:
+            raise ConfigError(f"evolved_mixtures(steps={steps}): the head was built with evolve=False")
         contexts = [incidence_context(features, incidence, count) for incidence, count in incidences]
-        mixture = self.node_density(torch.cat([features, *contexts], -1))
+        node_raw = self.node_density.raw(torch.cat([features, *contexts], -1))
+        pooled = None
+        if self.graph_density is not None or steps:
+            counts = torch.zeros(num_graphs, dtype=features.dtype, device=features.device).index_add_(0, atom_graph, torch.ones_like(features[:, 0]))
+            pooled = torch.zeros(num_graphs, features.shape[1], dtype=features.dtype, device=features.device).index_add_(0, atom_graph, features)
+            pooled = pooled / counts.clamp(min=1)[:, None]  # the graph embedding g: invariant, permutation invariant
+        node_raws = self.node_evolution(node_raw, pooled, atom_graph, steps) if steps else [node_raw]
+        out = [self.node_density.constrain(raw) for raw in node_raws]
         if self.graph_density is None:
-            return mixture
-        counts = torch.zeros(num_graphs, dtype=features.dtype, device=features.device).index_add_(0, atom_graph, torch.ones_like(features[:, 0]))
-        pooled = torch.zeros(num_graphs, features.shape[1], dtype=features.dtype, device=features.device).index_add_(0, atom_graph, features)
-        return mixture.cat(self.graph_density(pooled / counts.clamp(min=1)[:, None]).select(atom_graph))
+            return out
+        graph_raw = self.graph_density.raw(pooled)
+        graphs = torch.arange(num_graphs, device=features.device)
+        graph_raws = self.graph_evolution(graph_raw, pooled, graphs, steps) if steps else [graph_raw]
+        return [mixture.cat(self.graph_density.constrain(raw).select(atom_graph)) for mixture, raw in zip(out, graph_raws, strict=True)]
 
     def forward(
         self,
@@ -195,8 +231,8 @@ class SpectralGPHead(nn.Module):
         counts = torch.bincount(atom_graph, minlength=num_graphs)
         size = int(counts.max())
         local = torch.arange(n, device=window.device) - (torch.cumsum(counts, 0) - counts)[atom_graph]
-        mixture = self.mixtures(features, atom_graph, num_graphs, incidences)
-        mixing, prior_var, noise = self._mixing(features, edge_index, edge_features, mixture, atom_graph, local, num_graphs, size)
+        mixtures = self.evolved_mixtures(features, atom_graph, num_graphs, incidences, horizon if self.evolve else 0)
+        mixture = mixtures[0]
 
         # normalise: centre each atom over the window, divide each graph by its RMS (invariants)
         offset = window.mean(1, keepdim=True)
@@ -209,30 +245,45 @@ class SpectralGPHead(nn.Module):
         steps = torch.arange(frames + horizon, dtype=torch.float64, device=window.device)
         times = steps[None, :] * dt[:, None]  # (B, T + H) fs
         t_obs, t_new = times[:, None, :frames], times[:, None, frames:]
-        padded = SpectralMixture(*(_pad(f.to(torch.float64), atom_graph, local, num_graphs, size, fill=1.0) for f in mixture._fields()))
         real = _pad(torch.ones(n, dtype=torch.bool, device=window.device), atom_graph, local, num_graphs, size, fill=False)
-        noise_rows = noise[:, :, None].expand(-1, -1, frames).flatten(1)  # padded atoms: 1, so identity rows
         num_obs = counts * frames
         y = targets.flatten(1, 2)
-        if self.method == "exact":
-            result = self._exact(padded, mixing, t_obs, t_new, prior_var, noise_rows, real, y, num_obs, names)
-        else:
-            result = self._rff(padded, mixing, t_obs, t_new, noise_rows, y, num_obs, names)
 
+        def condition(mixture: SpectralMixture, t_new: Tensor) -> tuple[Conditioned, Tensor]:
+            mixing, prior_var, noise = self._mixing(features, edge_index, edge_features, mixture, atom_graph, local, num_graphs, size)
+            padded = SpectralMixture(*(_pad(f.to(torch.float64), atom_graph, local, num_graphs, size, fill=1.0) for f in mixture._fields()))
+            noise_rows = noise[:, :, None].expand(-1, -1, frames).flatten(1)  # padded atoms: 1, so identity rows
+            if self.method == "exact":
+                return self._exact(padded, mixing, t_obs, t_new, prior_var, noise_rows, real, y, num_obs, names), noise
+            return self._rff(padded, mixing, t_obs, t_new, noise_rows, y, num_obs, names), noise
+
+        result, noise = condition(mixture, t_new)  # theta_0: the window's likelihood (and, not evolving, the forecast)
         mean = result.mean.unflatten(1, (size, horizon))[atom_graph, local]  # (N, H, C)
         var_latent = result.var.unflatten(1, (size, horizon))[atom_graph, local]
+        if self.evolve:  # frame T + h from theta_{h+1}
+            means, latents, noises = [], [], []
+            for h in range(horizon):
+                step, step_noise = condition(mixtures[h + 1], t_new[..., h : h + 1])
+                means.append(step.mean.unflatten(1, (size, 1))[atom_graph, local])
+                latents.append(step.var.unflatten(1, (size, 1))[atom_graph, local])
+                noises.append(step_noise[atom_graph, local])
+            mean, var_latent = torch.cat(means, 1), torch.cat(latents, 1)
+            noise_out = torch.stack(noises, 1)  # (N, H); the noise net sees features only: the same every frame
+        else:
+            noise_out = noise[atom_graph, local, None]
         unit = scale[atom_graph, None]
         var_latent = var_latent * unit**2
         dtype = window.dtype
         return GPForecast(
             mean=(mean * unit[..., None] + offset).to(dtype),
-            var=(var_latent + noise[atom_graph, local, None] * unit**2).to(dtype),
+            var=(var_latent + noise_out * unit**2).to(dtype),
             var_latent=var_latent.to(dtype),
             log_marginal_likelihood=result.log_marginal_likelihood,
             num_observations=num_obs,
             scale=scale,
             mixture=mixture,
             jitter=result.jitter,
+            evolved=mixtures[1:] if self.evolve else None,
         )
 
     def _mixing(self, features, edge_index, edge_features, mixture, atom_graph, local, num_graphs, size):

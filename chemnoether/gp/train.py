@@ -78,6 +78,7 @@ class HeadConfig:
     num_components: int = 8  # per-atom density components
     graph_components: int = 1  # whole-graph interaction components
     lmc_edges: bool = True
+    evolve: bool = False  # densities advanced one DensityEvolution step per forecast frame (SpectralGPHead(evolve=True))
     hidden: int = 64
     steps: int = 1200
     windows_per_step: int = 4
@@ -163,6 +164,7 @@ class GPNodeModel(nn.Module):
             num_components=config.num_components,
             graph_components=config.graph_components,
             hidden=config.hidden,
+            evolve=config.evolve,
         )
         self.double()
 

@@ -10,7 +10,13 @@ and on windows of the test molecules compares, in one harness:
 * GPyTorch: an exact GP with ``SpectralMixtureKernel`` fitted per atom and Cartesian component on
   each window (``chemnoether.gp.baseline``);
 * the deterministic references: persistence (the last velocity, i.e. the constant-velocity step)
-  and linear extrapolation of the velocity.
+  and linear extrapolation of the velocity;
+* ``"deterministic"`` (when the config has that section): a small ``EquivariantDynamics`` trained
+  on the same training molecules' MD (pairs of states one series frame apart, ``PairWindows`` with
+  ``delta = stride``; loss: next-frame velocities and positions, each in its molecule's RMS units),
+  rolled out ``horizon`` steps from the last observed frame of each held-out window
+  (``chemnoether.evaluate.rollout``); its velocities are scored like the other deterministic rows
+  (RMSE only), row "equivariant (deterministic)". Nothing is tuned on the held-out molecules.
 
 Metrics (``chemnoether.gp.metrics``) on the forecast frames, with each test molecule's velocities
 divided by their RMS over its trajectory (so the NLL is in those units and molecules pool alike):
@@ -35,7 +41,9 @@ import numpy as np
 import torch
 
 import chemnoether  # noqa: F401 - before dgl
-from chemnoether.data import generate_md
+from chemnoether import keys
+from chemnoether.data import GraphTensors, PairWindows, generate_md
+from chemnoether.evaluate.rollout import rollout
 from chemnoether.gp import plot_spectra, spectrum_peaks, vibrational_spectrum
 from chemnoether.gp.baseline import (
     fit_predict_spectral_mixture,
@@ -45,11 +53,13 @@ from chemnoether.gp.baseline import (
 from chemnoether.gp.metrics import calibration_summary
 from chemnoether.gp.spectral import to_frequency
 from chemnoether.gp.train import (
+    ENCODER_ELEMENTS,
     HeadConfig,
     predicted_mixture,
     prepare_molecule,
     train_head,
 )
+from chemnoether.models import EquivariantDynamics
 
 # SMILES for names generate_md does not know
 SMILES = {"acetic acid": "CC(=O)O", "formic acid": "O=CO", "acetaldehyde": "CC=O"}
@@ -64,6 +74,8 @@ PRESETS = {
         "eval_windows": 8,
         "baseline": {"num_mixtures": 4, "iterations": 100, "lr": 0.1},
         "spectrum_max_lag": 1000,
+        # the learned deterministic reference (remove the section to skip it)
+        "deterministic": {"channels": 16, "layers": 2, "steps": 1500, "batch_size": 16, "lr": 3e-3, "seed": 0},
     },
 }
 # the head on the interaction network (EquivariantDynamics.node_scalars, trained jointly) plus the window statistics
@@ -72,6 +84,46 @@ PRESETS["full"]["head"].update(features="equivariant", steps=5000, log_every=250
 # band (cm^-1) and atoms (an H on C, an H on O, an O double-bonded to C) of each stretch
 STRETCHES = {"C-H": ((2600.0, 3400.0), "H", 6), "O-H": ((2800.0, 4000.0), "H", 8), "C=O": ((1400.0, 2100.0), "O", 6)}
 ROWS = ("gp_head", "gpytorch_sm", "persistence", "linear")
+DETERMINISTIC = "equivariant (deterministic)"
+
+
+def train_deterministic(trajectories: dict, names: list[str], stride: int, options: dict):
+    """A small ``EquivariantDynamics`` trained on ``names``' state pairs ``stride`` frames apart."""
+    options = dict(options)
+    steps, batch_size, lr, seed = (options.pop(k) for k in ("steps", "batch_size", "lr", "seed"))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    data = []
+    for name in names:
+        traj = trajectories[name]
+        pairs = PairWindows(traj, stride, np.arange(traj.n_frames - stride), graph="smiles", cutoff=5.0)
+        v_rms = float(np.sqrt(np.mean(traj.velocities**2)))
+        data.append((pairs, v_rms, v_rms * stride * pairs.dt_fs))  # velocity unit, position-step unit
+    model = EquivariantDynamics(ENCODER_ELEMENTS, **options)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    began = time.perf_counter()
+    for step in range(1, steps + 1):
+        pairs, v_unit, x_unit = data[int(rng.integers(len(data)))]
+        batch = GraphTensors.from_graph(pairs.batch(rng.integers(len(pairs), size=batch_size).tolist()))
+        pred = model(batch)
+        loss = ((pred.vel - batch.atom[keys.NEXT_VEL]) / v_unit).pow(2).mean() + ((pred.pos - batch.atom[keys.NEXT_POS]) / x_unit).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        if step % 100 == 0 or step == steps:
+            print(f"deterministic step {step}/{steps}: loss {float(loss.detach()):.4f}, {time.perf_counter() - began:.1f} s")
+    return model.eval()
+
+
+def deterministic_forecasts(model, trajectory, molecule, starts: list[int], cfg) -> tuple[torch.Tensor, float]:
+    """(W N, H, 3) velocities rolled out from the last observed frame of each window; seconds per window."""
+    topology = PairWindows(trajectory, cfg.stride, [0], graph="smiles", cutoff=5.0).topology
+    frames = [(s + cfg.window - 1) * cfg.stride for s in starts]
+    began = time.perf_counter()
+    _, vel = rollout(model, topology, trajectory.positions[frames], trajectory.velocities[frames], molecule.dt_fs, cfg.horizon)
+    seconds = (time.perf_counter() - began) / len(starts)
+    return torch.as_tensor(vel[:, 1:]).transpose(1, 2).flatten(0, 1), seconds  # (W, H, N, 3) -> (W N, H, 3)
 
 
 def stretch_atoms(molecule, kind: str) -> list[int]:
@@ -85,7 +137,7 @@ def stretch_atoms(molecule, kind: str) -> list[int]:
                    if z[d] == {"H": 1, "O": 8}[element] and z[s] == partner and o == want})
 
 
-def evaluate(model, molecule, config) -> dict:
+def evaluate(model, molecule, config, deterministic=None, trajectory=None) -> dict:
     """Forecasts of every method on ``eval_windows`` windows of ``molecule``: metrics and timings."""
     cfg = model.config
     starts = np.linspace(0, molecule.num_starts(cfg) - 1, config["eval_windows"]).astype(int).tolist()
@@ -115,6 +167,9 @@ def evaluate(model, molecule, config) -> dict:
         began = time.perf_counter()
         model([(molecule, start) for start in starts])
         batched = (time.perf_counter() - began) / len(starts)
+    if deterministic is not None:
+        mean, seconds = deterministic_forecasts(deterministic, trajectory, molecule, starts, cfg)
+        out[DETERMINISTIC] = {"mean": [mean], "var": [], "seconds": seconds * len(starts)}
     target = torch.cat(futures) / unit
     rows = {}
     for name, result in out.items():
@@ -167,7 +222,7 @@ def markdown(results: dict) -> str:
              "| molecule | method | NLL | 95% coverage | miscal. area | Spearman (ref) | RMSE | s / window |",
              "|---|---|---|---|---|---|---|---|"]
     for molecule, rows in [("all", results["pooled"]), *results["per_molecule"].items()]:
-        for name in ROWS:
+        for name in [n for n in (*ROWS, DETERMINISTIC) if n in rows]:
             r = rows[name]
             spear = f"{fmt(r.get('spearman'))} ({fmt(r.get('spearman_reference'))})" if "nll" in r else "—"
             lines.append(f"| {molecule} | {name} | {fmt(r.get('nll'))} | {fmt(r.get('coverage'))} | "
@@ -195,11 +250,16 @@ def run(config: dict, folder: Path) -> dict:
     model, history = train_head([series[n] for n in config["train"]], head_config)
     model.eval()
     torch.save(model.state_dict(), folder / "model.pt")
+    deterministic = None
+    if config.get("deterministic"):
+        tic = time.perf_counter()
+        deterministic = train_deterministic(trajectories, config["train"], head_config.stride, config["deterministic"])
+        print(f"deterministic reference trained: {time.perf_counter() - tic:.1f} s")
     results = {"train": config["train"], "test": config["test"], "head": config["head"], "dt_fs": series[config["test"][0]].dt_fs,
                "history": history, "per_molecule": {}, "peaks": {}}
     arrays = []
     for name in config["test"]:
-        rows = evaluate(model, series[name], config)
+        rows = evaluate(model, series[name], config, deterministic, trajectories[name])
         results["peaks"][name] = spectra(model, series[name], trajectories[name], rows, config, folder)
         arrays.append(rows.pop("_arrays"))
         rows.pop("_gpytorch_mixtures"), rows.pop("_starts")
@@ -207,7 +267,7 @@ def run(config: dict, folder: Path) -> dict:
         print(f"evaluated {name}: {time.perf_counter() - began:.1f} s")
     target = torch.cat([a["target"] for a in arrays])
     pooled = {n: calibration_summary(torch.cat([a[n][0] for a in arrays]), torch.cat([a[n][1] for a in arrays]), target) for n in ("gp_head", "gpytorch_sm")}
-    for name in ROWS:
+    for name in [n for n in (*ROWS, DETERMINISTIC) if n in results["per_molecule"][config["test"][0]]]:
         per = [results["per_molecule"][m][name] for m in config["test"]]
         if name not in pooled:
             pooled[name] = {"rmse": float(np.sqrt(np.average([r["rmse"] ** 2 for r in per], weights=[r["count"] for r in per])))}

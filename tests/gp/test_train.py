@@ -133,3 +133,17 @@ def test_bad_configs_are_refused():
         HeadConfig(window=0)
     with pytest.raises(ConfigError, match="window_lags"):
         HeadConfig(features="window", window_lags=0)
+
+
+def test_evolving_densities_train_through_the_model(molecules):
+    """``HeadConfig(evolve=True)``: the evolution starts at the identity (the same loss as the
+    stationary model at the same weights), and training moves it."""
+    config = HeadConfig(**{**SMALL, "steps": 6, "lr": 2e-2, "evolve": True})
+    torch.manual_seed(config.seed)
+    evolving = GPNodeModel(config, molecules[0].attrs.shape[1])
+    plain = GPNodeModel(HeadConfig(**SMALL), molecules[0].attrs.shape[1])
+    plain.load_state_dict(evolving.state_dict(), strict=False)
+    assert batch_loss(evolving, molecules) == pytest.approx(batch_loss(plain, molecules), rel=1e-9)
+    model, history = train_head(molecules, config, log=None)
+    assert len(history) == 2 and all(math.isfinite(row["loss"]) for row in history)
+    assert float(model.head.node_evolution.net[-1].weight.detach().abs().max()) > 0
