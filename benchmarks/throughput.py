@@ -9,8 +9,9 @@ steps/s of ``--rollout-batch`` molecules at once (no grad). Peak GPU memory from
 ``recipes/md17/compare.py`` (test MSE at the same budget) for throughput per unit of accuracy.
 
 Run: ``python benchmarks/throughput.py [--device cuda] [--steps 20] [--batch-size 64]
-[--json out.json]``. PyPI's DGL has no CUDA build, so on a GPU the EGNN peer is reported as
-skipped with the reason.
+[--json out.json]``. PyPI's DGL has no CUDA build, so on a GPU the EGNN peer runs with
+``backend="torch"``: ``dgl.nn.EGNNConv``'s arithmetic on plain tensors, equal to it to 1e-12
+(``tests/models/test_egnn_backends.py``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def _datasets() -> dict:
     }
 
 
-def _models(elements) -> dict:
+def _models(elements, device: str) -> dict:
+    # PyPI's DGL is CPU-only: on a GPU the peer runs EGNNConv's plain-tensor twin (same arithmetic)
+    backend = "dgl" if device == "cpu" else "torch"
     return {
         "equivariant": lambda: build_model("equivariant", elements=elements, channels=32, layers=3),
-        "egnn": lambda: build_model("egnn", elements=elements, hidden=64, layers=4),
+        f"egnn ({backend})": lambda: build_model("egnn", elements=elements, hidden=64, layers=4, backend=backend),
     }
 
 
@@ -101,7 +104,7 @@ def main() -> None:
         roll_count = min(args.rollout_batch, len(windows))
         roll_batch = GraphTensors.from_graph(windows.batch(list(range(roll_count))), device=args.device)
         elements = sorted({int(z) for z in train_batch.atom[keys.ATOMIC_NUMBERS].tolist()})
-        for model_name, make in _models(elements).items():
+        for model_name, make in _models(elements, args.device).items():
             row = {"data": data_name, "model": model_name, "atoms_per_molecule": atoms}
             try:
                 torch.manual_seed(0)

@@ -17,6 +17,7 @@ from dgl.nn import EGNNConv
 from chemnoether import keys
 from chemnoether.data.tensors import GraphTensors
 from chemnoether.errors import ConfigError
+from chemnoether.models._egnn_layer import TorchEGNNConv
 from chemnoether.models._options import flag, positive_float, positive_int
 from chemnoether.models.base import (
     DynamicsModel,
@@ -58,6 +59,8 @@ class EGNNDynamics(DynamicsModel):
         edges: ``"near"``, ``"bond"`` or ``"both"`` (no periodic images: EGNNConv has no shifts).
         velocity_scale: Å/fs, divides ``|v|``.
         conserve_momentum: project out the net momentum change.
+        backend: ``"dgl"`` (``dgl.nn.EGNNConv``, CPU with PyPI's DGL) or ``"torch"`` (the same
+            layer on plain tensors, ``_egnn_layer.TorchEGNNConv``: any device, same parameters).
     """
 
     kind = "egnn"
@@ -71,8 +74,11 @@ class EGNNDynamics(DynamicsModel):
         edges: str = "near",
         velocity_scale: float = 0.01,
         conserve_momentum: bool = True,
+        backend: str = "dgl",
     ):
         element_types = ElementTypes(elements)
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
         super().__init__(
             {
                 "elements": list(element_types.elements),
@@ -81,14 +87,17 @@ class EGNNDynamics(DynamicsModel):
                 "edges": checked_edges(edges),
                 "velocity_scale": positive_float(velocity_scale, "velocity_scale", "Å/fs"),
                 "conserve_momentum": flag(conserve_momentum, "conserve_momentum"),
+                "backend": backend,
             }
         )
+        self.backend = backend
         self.edges = edges
         self.velocity_scale = float(velocity_scale)
         self.conserve_momentum = conserve_momentum
         self.element_types = element_types
         self.embedding = torch.nn.Linear(element_types.num_types + 1, hidden)
-        self.convs = torch.nn.ModuleList(EGNNConv(hidden, hidden, hidden) for _ in range(layers))
+        layer = EGNNConv if backend == "dgl" else TorchEGNNConv
+        self.convs = torch.nn.ModuleList(layer(hidden, hidden, hidden) for _ in range(layers))
         self.velocity_gates = torch.nn.ModuleList(_mlp(hidden, 1, bias=1.0 / layers) for _ in range(layers))
         self.velocity_gains = _mlp(hidden, layers, bias=2.0)
         for conv in self.convs:
@@ -99,7 +108,7 @@ class EGNNDynamics(DynamicsModel):
         atom = batch.atom
         pos, vel = atom[keys.POS], atom[keys.VEL]
         edge_index, shift = select_edges(batch, self.edges)
-        graph = _graph_on_device(edge_index, pos.shape[0], pos.device)
+        graph = _graph_on_device(edge_index, pos.shape[0], pos.device) if self.backend == "dgl" else edge_index
         if shift.numel() and bool((shift != 0).any()):
             raise ConfigError(
                 "EGNNDynamics cannot use periodic images (near edges with a nonzero edge_shift); "
@@ -129,6 +138,9 @@ class EGNNDynamics(DynamicsModel):
         return Prediction(pos=pos + ballistic + dpos, vel=vel + dvel)
 
 
+BACKENDS = ("dgl", "torch")
+
+
 def _mlp(hidden: int, out: int, bias: float) -> torch.nn.Sequential:
     """Invariant head ``Linear-SiLU-Linear`` whose outputs start near ``bias`` (small last weights)."""
     last = torch.nn.Linear(hidden, out)
@@ -147,6 +159,6 @@ def _graph_on_device(edge_index: torch.Tensor, num_nodes: int, device: torch.dev
     except Exception as err:  # DGL raises DGLError (or a backend error) for a device it was not built for
         raise ConfigError(
             f"EGNNDynamics runs on dgl.nn.EGNNConv and the installed DGL cannot place a graph on {device} "
-            f"({type(err).__name__}: {err}); PyPI's DGL is CPU-only: run this peer on CPU (model.cpu() and a "
-            "CPU batch) or install a DGL build for that device"
+            f"({type(err).__name__}: {err}); PyPI's DGL is CPU-only: build the peer with backend='torch' (the "
+            "same layer on plain tensors), run it on CPU, or install a DGL build for that device"
         ) from err
