@@ -22,13 +22,11 @@ Run: ``python benchmarks/tailoring_overhead.py [--repeats 5] [--steps 10] [--bat
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
-from datetime import date
 
 import torch
+from _results import write_results
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
 from chemnoether import keys
@@ -142,13 +140,7 @@ def main() -> None:
         low, high = row["ratio_range"]
         print(f"| {row['what']} | {row['variant']} | {row['median_ms']:.1f} | {row['ratio_to_plain']:.2f} ({low:.2f}-{high:.2f}) |")
     if args.json:
-        meta = {"date": date.today().isoformat(), "machine": platform.machine(), "device": args.device,
-                "torch_threads": torch.get_num_threads(), "batch_size": args.batch_size, "steps": args.steps,
-                "repeats": args.repeats}
-        if args.device == "cuda":
-            meta["gpu"] = torch.cuda.get_device_name()
-        with open(args.json, "w") as handle:
-            json.dump({"meta": meta, "rows": rows}, handle, indent=2)
+        write_results(args.json, rows, args.device, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,19 @@ Run: ``python benchmarks/throughput.py [--device cuda] [--steps 20] [--batch-siz
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from datetime import date
 
 import torch
+from _results import write_results
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
 from chemnoether import keys
-from chemnoether.data import GraphTensors, generate_md, md17_protocol_windows, time_block_windows
+from chemnoether.data import (
+    GraphTensors,
+    generate_md,
+    md17_protocol_windows,
+    time_block_windows,
+)
 from chemnoether.models import build_model
 
 
@@ -129,12 +132,7 @@ def main() -> None:
                   f"({row['train_atom_steps_per_s']:.0f} atom-steps/s), rollout "
                   f"{row['rollout_molecule_steps_per_s']:.0f} molecule-steps/s", flush=True)
     if args.json:
-        meta = {"date": date.today().isoformat(), "machine": platform.machine(), "device": args.device,
-                "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "batch_size": args.batch_size}
-        if args.device == "cuda":
-            meta["gpu"] = torch.cuda.get_device_name()
-        with open(args.json, "w") as handle:
-            json.dump({"meta": meta, "rows": rows}, handle, indent=2)
+        write_results(args.json, rows, args.device, batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

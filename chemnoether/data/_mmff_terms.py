@@ -14,11 +14,10 @@ from itertools import combinations
 
 import numpy as np
 import torch
-from rdkit import Chem, rdBase
-from rdkit.Chem import rdForceFieldHelpers
+from rdkit import Chem
 
-from chemnoether.data.potentials import _MMFF_ELEMENTS, _require_hydrogens
-from chemnoether.errors import InvalidMoleculeError, MissingConformerError
+from chemnoether.data.potentials import _require_hydrogens, mmff_properties
+from chemnoether.errors import MissingConformerError
 
 # Atom types whose 'lin' flag is set in MMFFPROP.PAR (C in C#X or =C=, N in =N=, isonitrile N):
 # their angles use the linear form and carry no stretch-bend. RDKit's Python API does not expose
@@ -94,16 +93,6 @@ class MMFFTerms:
     @property
     def dtype(self) -> torch.dtype:
         return self.bond_kb.dtype
-
-
-def _properties(mol: Chem.Mol, smiles: str):
-    with rdBase.BlockLogs():  # the reason is given in our message, not as RDKit's log line
-        properties = rdForceFieldHelpers.MMFFGetMoleculeProperties(mol, mmffVariant="MMFF94")
-    if properties is None:
-        foreign = sorted({a.GetSymbol() for a in mol.GetAtoms()} - _MMFF_ELEMENTS)
-        hint = f" (MMFF94 has no parameters for {', '.join(foreign)})" if foreign else ""
-        raise InvalidMoleculeError(f"{smiles}: MMFF94 cannot type this molecule{hint}; the torch MMFF energy needs MMFF94 types")
-    return properties
 
 
 def _index(rows, width: int) -> torch.Tensor:
@@ -246,7 +235,9 @@ def _build(mol: Chem.Mol, properties, threshold: float, conformer_id: int) -> MM
         raise MissingConformerError(f"{smiles}: the torch MMFF energy needs a conformer to set up the force field; embed one first")
     # MMFF typing re-perceives aromaticity on the molecule it is given: work on a copy
     mol = Chem.Mol(mol)
-    props = properties if properties is not None else _properties(mol, smiles)
+    props = properties if properties is not None else mmff_properties(
+        mol, smiles, "the torch MMFF energy needs MMFF94 types"
+    )
     types = [props.GetMMFFAtomType(a) for a in range(mol.GetNumAtoms())]
     pairs, one_four = _nonbonded_pairs(mol, conformer_id, threshold)
     parts = {

@@ -50,6 +50,17 @@ def _require_hydrogens(mol: Chem.Mol) -> None:
         )
 
 
+def mmff_properties(mol: Chem.Mol, smiles: str, advice: str):
+    """RDKit's MMFF94 typing of ``mol``, or ``InvalidMoleculeError`` naming the untyped elements and ``advice``."""
+    with rdBase.BlockLogs():  # the reason is given in our message, not as RDKit's log line
+        properties = rdForceFieldHelpers.MMFFGetMoleculeProperties(mol, mmffVariant="MMFF94")
+    if properties is None:
+        foreign = sorted({a.GetSymbol() for a in mol.GetAtoms()} - _MMFF_ELEMENTS)
+        hint = f" (MMFF94 has no parameters for {', '.join(foreign)})" if foreign else ""
+        raise InvalidMoleculeError(f"{smiles}: MMFF94 cannot type this molecule{hint}; {advice}")
+    return properties
+
+
 class MMFFPotential(Potential):
     """RDKit's MMFF94 force field for ``mol`` (explicit hydrogens and a conformer required).
 
@@ -64,12 +75,7 @@ class MMFFPotential(Potential):
         _require_hydrogens(mol)
         if mol.GetNumConformers() == 0:
             raise MissingConformerError(f"{smiles}: MMFFPotential needs a conformer to set up the force field; embed one first")
-        with rdBase.BlockLogs():  # the reason is given in our message, not as RDKit's log line
-            properties = rdForceFieldHelpers.MMFFGetMoleculeProperties(mol, mmffVariant="MMFF94")
-        if properties is None:
-            foreign = sorted({a.GetSymbol() for a in mol.GetAtoms()} - _MMFF_ELEMENTS)
-            hint = f" (MMFF94 has no parameters for {', '.join(foreign)})" if foreign else ""
-            raise InvalidMoleculeError(f"{smiles}: MMFF94 cannot type this molecule{hint}; use potential='gfn2'")
+        properties = mmff_properties(mol, smiles, "use potential='gfn2'")
         # interfragment terms on: a dimer or a solvated molecule must feel its partner
         self._field = rdForceFieldHelpers.MMFFGetMoleculeForceField(mol, properties, ignoreInterfragInteractions=False)
         self.atomic_numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)

@@ -22,6 +22,7 @@ none, since it only enters through that gradient.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -245,7 +246,7 @@ def tailor(
     with torch.enable_grad():
         reference = None if reference is None else reference.detach()
         # the untailored first blocks run once per prediction (blocks=...), when the model can
-        cache = {} if "cache" in inspect.signature(model.forward).parameters else None
+        cache = {} if _takes_cache(type(model)) else None
         params, info = _inner_loop(model, batch, g, options, learned_lr, outer_grad, reference, cache)
     if not outer_grad:
         params = [p.detach() for p in params]
@@ -254,6 +255,12 @@ def tailor(
         prediction = model(batch, conditioning=as_conditioning(params, n_blocks), **extra)
     info.conditioning = as_conditioning([p.detach() for p in params], n_blocks)
     return prediction, info
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_cache(model_type: type) -> bool:
+    # once per model class: tailor runs at every step of every tailored rollout
+    return "cache" in inspect.signature(model_type.forward).parameters
 
 
 def _inner_loop(model, batch, g, options: TailoringOptions, learned_lr, outer_grad: bool, reference=None, cache=None):

@@ -3,20 +3,13 @@
 import numpy as np
 import pytest
 from rdkit import Chem
-from rdkit.Chem import rdDistGeom
 
 import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether.data.molecules import KNOWN_MOLECULES, resolve_molecule
 from chemnoether.data.potentials import KCAL_PER_MOL_IN_EV, GFN2Potential, MMFFPotential
 from chemnoether.errors import InvalidMoleculeError, MissingConformerError
 
-
-def embedded(smiles, seed=0):
-    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    params = rdDistGeom.ETKDGv3()
-    params.randomSeed = seed
-    assert rdDistGeom.EmbedMolecule(mol, params) == 0
-    return mol
+from ._molecules import embedded
 
 
 def displaced_positions(mol, scale=0.05):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from rdkit import Chem
-from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
+from rdkit.Chem import rdForceFieldHelpers
 from rdkit.Geometry import Point3D
 
 import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
@@ -26,6 +26,8 @@ from chemnoether.errors import ConfigError, InvalidMoleculeError, MissingConform
 from chemnoether.featurize.rdkit_graph import mol_to_graph
 from chemnoether.nn._testing import random_orthogonal
 from chemnoether.noether import TotalEnergy
+
+from ._molecules import embedded
 
 # RDKit's name for each family's switch in MMFFMolProperties (SetMMFF<name>Term)
 RDKIT_SWITCH = {
@@ -52,14 +54,6 @@ MOLECULES = {
     "bromofluorothioanisole": "CSc1ccc(Br)cc1F",
     "cyclobutane": "C1CCC1",  # 1-3 pairs across a ring stay excluded
 }
-
-
-def embedded(smiles, seed=0):
-    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    params = rdDistGeom.ETKDGv3()
-    params.randomSeed = seed
-    assert rdDistGeom.EmbedMolecule(mol, params) == 0
-    return mol
 
 
 def water_dimer():

@@ -9,7 +9,7 @@ import torch
 import chemnoether  # noqa: F401 - before dgl
 from chemnoether.errors import ConfigError
 from chemnoether.gp import SpectralGPHead
-from tests.gp.test_head import FEATURES, distances, run, system
+from tests.gp.test_head import FEATURES, distances, run, system, transformed_runs
 
 torch.set_num_threads(1)
 F64 = torch.float64
@@ -83,12 +83,7 @@ def test_evolving_head_is_e3_and_permutation_equivariant(method):
     _, head = make_heads(method)
     perturb(head)
     features, window, edges = system(5)
-    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1), dtype=F64))[0]
-    if torch.det(rotation) > 0:
-        rotation = -rotation  # include parity
-    shift = torch.tensor([3.0, -1.0, 7.5], dtype=F64)
-    before = run(head, features, window, edges)
-    after = run(head, features, window @ rotation.T + shift, edges)
+    before, after, rotation, shift = transformed_runs(head, features, window, edges)
     torch.testing.assert_close(after.mean, before.mean @ rotation.T + shift, rtol=0, atol=1e-9)
     torch.testing.assert_close(after.var, before.var, rtol=1e-9, atol=0)
     assert not torch.allclose(before.mean, before.mean @ rotation.T, atol=1e-3)

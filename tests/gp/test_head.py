@@ -40,6 +40,15 @@ def make_head(method="exact", **options):
     return SpectralGPHead(FEATURES, edge_features=1, num_components=2, method=method, rff_features=8, hidden=16, **options).double()
 
 
+def transformed_runs(head, features, window, edges):
+    """``(forecast, forecast of the window rotated with parity and translated, rotation, shift)``."""
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1), dtype=F64))[0]
+    if torch.det(rotation) > 0:
+        rotation = -rotation  # include parity
+    shift = torch.tensor([3.0, -1.0, 7.5], dtype=F64)
+    return run(head, features, window, edges), run(head, features, window @ rotation.T + shift, edges), rotation, shift
+
+
 def run(head, features, window, edge_index, horizon=3, **kwargs):
     return head(features, window, kwargs.pop("dt", 0.5), horizon, edge_index=edge_index, edge_features=distances(window, edge_index), **kwargs)
 
@@ -48,12 +57,7 @@ def run(head, features, window, edge_index, horizon=3, **kwargs):
 def test_rotation_reflection_and_translation_move_the_mean_only(method):
     head = make_head(method)
     features, window, edges = system(5)
-    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1), dtype=F64))[0]
-    if torch.det(rotation) > 0:
-        rotation = -rotation  # include parity
-    shift = torch.tensor([3.0, -1.0, 7.5], dtype=F64)
-    before = run(head, features, window, edges)
-    after = run(head, features, window @ rotation.T + shift, edges)
+    before, after, rotation, shift = transformed_runs(head, features, window, edges)
     torch.testing.assert_close(after.mean, before.mean @ rotation.T + shift, rtol=0, atol=1e-9)
     torch.testing.assert_close(after.var, before.var, rtol=1e-9, atol=0)
     torch.testing.assert_close(after.log_marginal_likelihood, before.log_marginal_likelihood)
