@@ -77,6 +77,9 @@ class InteractionBlock(torch.nn.Module):
         self.self_connection = o3.Linear(self.irreps_in, self.gate.irreps_in)
         self.condition = ConditionalAffine(self.irreps_out)
         self.resnet = bool(resnet) and self.irreps_in == self.irreps_out
+        # plain ints for forward: torch.compile cannot guard on e3nn's Irrep objects
+        self._dim_in = self.irreps_in.dim
+        self._dim_mid = self.tensor_product.irreps_out.dim
 
     def forward(
         self,
@@ -97,8 +100,8 @@ class InteractionBlock(torch.nn.Module):
             edge_envelope: (E,) cutoff envelope (0 beyond the cutoff).
             atom_graph, condition: per-graph conditioning (``ConditionalAffine``); identity if absent.
         """
-        if x.dim() != 2 or x.shape[1] != self.irreps_in.dim:
-            raise ValueError(f"x must have shape (num_atoms, {self.irreps_in.dim}) for {self.irreps_in}, got {tuple(x.shape)}")
+        if x.dim() != 2 or x.shape[1] != self._dim_in:
+            raise ValueError(f"x must have shape (num_atoms, {self._dim_in}) for {self.irreps_in}, got {tuple(x.shape)}")
         src, dst = edge_index[0], edge_index[1]
         mixed = self.linear_in(x)
         num_edges = edge_index.shape[1]
@@ -108,7 +111,7 @@ class InteractionBlock(torch.nn.Module):
             # large graphs in cache-sized slices of edges: the per-edge intermediates of the tensor
             # product are memory-bound, and one slice at a time keeps them in cache, so time per
             # atom stays flat as systems grow (benchmarks/scaling.py); the sum is the same
-            aggregated = mixed.new_zeros((x.shape[0], self.tensor_product.irreps_out.dim))
+            aggregated = mixed.new_zeros((x.shape[0], self._dim_mid))
             for start in range(0, num_edges, EDGE_CHUNK):
                 part = slice(start, start + EDGE_CHUNK)
                 messages = self._messages(mixed, src[part], edge_sh[part], edge_basis[part], edge_envelope[part])
