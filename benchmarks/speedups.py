@@ -18,7 +18,7 @@ counts the synchronising CUDA calls of one eager training step (``torch.cuda.set
 
 Two more sweeps: molecules/s against batch size (many small molecules in one batched graph), and
 a forward pass of a periodic water box (``--box-atoms``) with the interaction block's edge-slice
-size (``EDGE_CHUNK``, chosen for CPU caches) at its default and larger, time and peak memory.
+size at 16k edges (the CPU default, sized for caches), 256k (the GPU default) and one piece, time and peak memory.
 
 Run: ``python benchmarks/speedups.py [--device cuda] [--steps 20] [--json out.json]``.
 """
@@ -42,7 +42,7 @@ from chemnoether.models import build_model
 from chemnoether.nn import _interaction
 
 BATCH_SIZES = (16, 64, 256, 1024)
-EDGE_CHUNKS = (_interaction.EDGE_CHUNK, 1 << 18, 1 << 30)
+EDGE_CHUNKS = (1 << 14, 1 << 18, 1 << 30)
 
 
 def _sync(device: str) -> None:
@@ -215,10 +215,10 @@ def edge_chunk_rows(box_atoms: int, device: str, repeats: int = 3) -> list[dict]
     batch = GraphTensors.from_graph(graph, device=device)
     torch.manual_seed(0)
     model = EquivariantDynamics([1, 8], channels=16, layers=2, cutoff=3.5).to(device).eval()
-    default, rows, reference = _interaction.EDGE_CHUNK, [], None
+    defaults, rows, reference = (_interaction.EDGE_CHUNK, _interaction.EDGE_CHUNK_ACCELERATOR), [], None
     try:
         for chunk in EDGE_CHUNKS:
-            _interaction.EDGE_CHUNK = chunk
+            _interaction.EDGE_CHUNK = _interaction.EDGE_CHUNK_ACCELERATOR = chunk
             with torch.no_grad():
                 out = model(batch).pos  # warm-up
                 _sync(device)
@@ -237,7 +237,7 @@ def edge_chunk_rows(box_atoms: int, device: str, repeats: int = 3) -> list[dict]
                          "peak_gpu_MiB": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None})
             print(f"edge chunk {chunk}: {rows[-1]['forward_s']:.3f} s", flush=True)
     finally:
-        _interaction.EDGE_CHUNK = default
+        _interaction.EDGE_CHUNK, _interaction.EDGE_CHUNK_ACCELERATOR = defaults
     return rows
 
 

@@ -9,8 +9,9 @@ steps/s of ``--rollout-batch`` molecules at once (no grad). Peak GPU memory from
 ``recipes/md17/compare.py`` (test MSE at the same budget) for throughput per unit of accuracy.
 
 Run: ``python benchmarks/throughput.py [--device cuda] [--steps 20] [--batch-size 64]
-[--json out.json]``. PyPI's DGL has no CUDA build, so on a GPU the EGNN peer runs with
-``backend="torch"``: ``dgl.nn.EGNNConv``'s arithmetic on plain tensors, equal to it to 1e-12
+[--data aspirin_md17 ...] [--compile default|reduce-overhead] [--json out.json]``; ``--compile`` adds
+each model's training step under ``torch.compile`` (CUDA graphs with ``reduce-overhead``).
+PyPI's DGL has no CUDA build, so on a GPU the EGNN peer runs with ``backend="torch"``: ``dgl.nn.EGNNConv``'s arithmetic on plain tensors, equal to it to 1e-12
 (``tests/models/test_egnn_backends.py``).
 """
 
@@ -33,14 +34,18 @@ from chemnoether.data import (
 from chemnoether.models import build_model
 
 
-def _datasets() -> dict:
-    # the md17 quick recipe's trajectory: the shortest the exact protocol accepts
-    aspirin = generate_md("aspirin", 60_000, temperature_K=500.0, seed=0, progress=False)
-    ethanol = generate_md("ethanol", 4_000, temperature_K=300.0, seed=0, progress=False)
-    return {
-        "aspirin_md17": md17_protocol_windows(aspirin).train,
-        "ethanol_all_atoms": time_block_windows(ethanol, 10, graph="radius", cutoff=5.0).train,
+def _datasets(names: list[str] | None) -> dict:
+    makers = {
+        # the md17 quick recipe's trajectory: the shortest the exact protocol accepts
+        "aspirin_md17": lambda: md17_protocol_windows(
+            generate_md("aspirin", 60_000, temperature_K=500.0, seed=0, progress=False)).train,
+        "ethanol_all_atoms": lambda: time_block_windows(
+            generate_md("ethanol", 4_000, temperature_K=300.0, seed=0, progress=False), 10, graph="radius", cutoff=5.0).train,
     }
+    unknown = set(names or ()) - set(makers)
+    if unknown:
+        raise SystemExit(f"--data: unknown dataset(s) {sorted(unknown)}; choose from {sorted(makers)}")
+    return {name: make() for name, make in makers.items() if names is None or name in names}
 
 
 def _models(elements, device: str) -> dict:
@@ -57,18 +62,20 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _training(model, batch: GraphTensors, steps: int, device: str) -> float:
+def _training(model, batch: GraphTensors, steps: int, device: str, compile_mode: str | None = None) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     model.train()
+    call = torch.compile(model, mode=compile_mode) if compile_mode else model
 
     def step():
-        prediction = model(batch)
+        prediction = call(batch)
         loss = (prediction.pos - batch.atom[keys.NEXT_POS]).pow(2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    step()  # warm-up
+    step()  # warm-up (and compilation)
+    step()
     _sync(device)
     began = time.perf_counter()
     for _ in range(steps):
@@ -92,16 +99,37 @@ def _rollout(model, batch: GraphTensors, steps: int, device: str) -> float:
     return (time.perf_counter() - began) / steps
 
 
+def _compiled_row(make, batch, args, data_name: str, model_name: str, atoms: int) -> dict:
+    """The training step of a fresh copy under ``torch.compile(mode=args.compile)``."""
+    row = {"data": data_name, "model": f"{model_name} compiled ({args.compile})", "atoms_per_molecule": atoms}
+    try:
+        torch.manual_seed(0)
+        began = time.perf_counter()
+        seconds = _training(make().to(args.device), batch, args.steps, args.device, args.compile)
+    except Exception as err:  # noqa: BLE001 - a model the compiler cannot take is a row, not a crash
+        row["skipped"] = f"{type(err).__name__}: {err}"[:300]
+        print(f"{data_name} {row['model']}: skipped ({row['skipped']})", flush=True)
+        return row
+    row.update({"train_molecules_per_s": args.batch_size / seconds,
+                "train_atom_steps_per_s": args.batch_size * atoms / seconds,
+                "compile_and_time_s": time.perf_counter() - began})
+    print(f"{data_name} {row['model']}: train {row['train_molecules_per_s']:.0f} molecules/s", flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rollout-batch", type=int, default=256)
+    parser.add_argument("--data", nargs="+", default=None, help="datasets to run (default: all)")
+    parser.add_argument("--compile", default=None, choices=("default", "reduce-overhead"),
+                        help="also time each model's training step under torch.compile in this mode")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rows = []
-    for data_name, windows in _datasets().items():
+    for data_name, windows in _datasets(args.data).items():
         atoms = windows.topology.num_atoms
         train_batch = GraphTensors.from_graph(windows.batch(list(range(args.batch_size))), device=args.device)
         roll_count = min(args.rollout_batch, len(windows))
@@ -131,6 +159,8 @@ def main() -> None:
             print(f"{data_name} {model_name}: train {row['train_molecules_per_s']:.0f} molecules/s "
                   f"({row['train_atom_steps_per_s']:.0f} atom-steps/s), rollout "
                   f"{row['rollout_molecule_steps_per_s']:.0f} molecule-steps/s", flush=True)
+            if args.compile:
+                rows.append(_compiled_row(make, train_batch, args, data_name, model_name, atoms))
     if args.json:
         write_results(args.json, rows, args.device, batch_size=args.batch_size)
 

@@ -33,12 +33,17 @@ class TorchEGNNConv(torch.nn.Module):
         )
 
     def forward(self, edge_index: torch.Tensor, h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        src, dst = edge_index[0], edge_index[1]
-        diff = x.index_select(0, src) - x.index_select(0, dst)
-        radial = diff.square().sum(dim=1, keepdim=True)
-        unit = diff / (radial.sqrt() + 1e-30)  # EGNNConv's guard, kept so the two agree to the last digit
-        messages = self.edge_mlp(torch.cat([h.index_select(0, src), h.index_select(0, dst), radial], dim=1))
-        moves = self.coord_mlp(messages) * unit
-        n = h.shape[0]
-        h_out = self.node_mlp(torch.cat([h, scatter_sum(messages, dst, n)], dim=1))
-        return h_out, x + scatter_mean(moves, dst, n)
+        return egnn_conv(self, edge_index, h, x)
+
+
+def egnn_conv(conv: torch.nn.Module, edge_index: torch.Tensor, h: torch.Tensor, x: torch.Tensor):
+    """One EGNN layer with the MLPs of ``conv`` (a ``TorchEGNNConv`` or a ``dgl.nn.EGNNConv``)."""
+    src, dst = edge_index[0], edge_index[1]
+    diff = x.index_select(0, src) - x.index_select(0, dst)
+    radial = diff.square().sum(dim=1, keepdim=True)
+    unit = diff / (radial.sqrt() + 1e-30)  # EGNNConv's guard, kept so the two agree to the last digit
+    messages = conv.edge_mlp(torch.cat([h.index_select(0, src), h.index_select(0, dst), radial], dim=1))
+    moves = conv.coord_mlp(messages) * unit
+    n = h.shape[0]
+    h_out = conv.node_mlp(torch.cat([h, scatter_sum(messages, dst, n)], dim=1))
+    return h_out, x + scatter_mean(moves, dst, n)

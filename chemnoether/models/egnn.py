@@ -17,7 +17,7 @@ from dgl.nn import EGNNConv
 from chemnoether import keys
 from chemnoether.data.tensors import GraphTensors
 from chemnoether.errors import ConfigError
-from chemnoether.models._egnn_layer import TorchEGNNConv
+from chemnoether.models._egnn_layer import TorchEGNNConv, egnn_conv
 from chemnoether.models._options import flag, positive_float, positive_int
 from chemnoether.models.base import (
     DynamicsModel,
@@ -59,8 +59,9 @@ class EGNNDynamics(DynamicsModel):
         edges: ``"near"``, ``"bond"`` or ``"both"`` (no periodic images: EGNNConv has no shifts).
         velocity_scale: Å/fs, divides ``|v|``.
         conserve_momentum: project out the net momentum change.
-        backend: ``"dgl"`` (``dgl.nn.EGNNConv``, CPU with PyPI's DGL) or ``"torch"`` (the same
-            layer on plain tensors, ``_egnn_layer.TorchEGNNConv``: any device, same parameters).
+        backend: ``"dgl"`` (``dgl.nn.EGNNConv``; on a device PyPI's CPU-only DGL cannot use, its
+            layers run as the same arithmetic on plain tensors, ``_egnn_layer.egnn_conv``) or
+            ``"torch"`` (``_egnn_layer.TorchEGNNConv`` everywhere; same parameter names).
     """
 
     kind = "egnn"
@@ -108,7 +109,10 @@ class EGNNDynamics(DynamicsModel):
         atom = batch.atom
         pos, vel = atom[keys.POS], atom[keys.VEL]
         edge_index, shift = select_edges(batch, self.edges)
-        graph = _graph_on_device(edge_index, pos.shape[0], pos.device) if self.backend == "dgl" else edge_index
+        # PyPI's DGL is CPU-only: elsewhere DGL's layers run as the same arithmetic on plain tensors
+        on_dgl = self.backend == "dgl" and pos.device.type == "cpu"
+        graph = dgl.graph((edge_index[0], edge_index[1]), num_nodes=pos.shape[0]) if on_dgl else edge_index
+        layer = (lambda conv, g, h, x: conv(g, h, x)) if on_dgl else egnn_conv
         if shift.numel() and bool((shift != 0).any()):
             raise ConfigError(
                 "EGNNDynamics cannot use periodic images (near edges with a nonzero edge_shift); "
@@ -123,7 +127,7 @@ class EGNNDynamics(DynamicsModel):
         ballistic = vel * dt
         x, updates = pos, []
         for conv, gate in zip(self.convs, self.velocity_gates):
-            h_new, x_new = conv(graph, h, x)
+            h_new, x_new = layer(conv, graph, h, x)
             updates.append(x_new - x)
             x = x_new + gate(h) * ballistic  # EGNN-vel: phi_v(h) * v_init
             h = h + h_new
@@ -147,18 +151,3 @@ def _mlp(hidden: int, out: int, bias: float) -> torch.nn.Sequential:
     torch.nn.init.xavier_uniform_(last.weight, gain=COORDINATE_INIT_GAIN)
     torch.nn.init.constant_(last.bias, bias)
     return torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.SiLU(), last)
-
-
-def _graph_on_device(edge_index: torch.Tensor, num_nodes: int, device: torch.device) -> dgl.DGLGraph:
-    """A homogeneous DGLGraph ``src -> dst`` on ``device``; a clear error where DGL cannot go."""
-    src, dst = edge_index[0], edge_index[1]
-    if device.type == "cpu":
-        return dgl.graph((src, dst), num_nodes=num_nodes)
-    try:
-        return dgl.graph((src, dst), num_nodes=num_nodes, device=device)
-    except Exception as err:  # DGL raises DGLError (or a backend error) for a device it was not built for
-        raise ConfigError(
-            f"EGNNDynamics runs on dgl.nn.EGNNConv and the installed DGL cannot place a graph on {device} "
-            f"({type(err).__name__}: {err}); PyPI's DGL is CPU-only: build the peer with backend='torch' (the "
-            "same layer on plain tensors), run it on CPU, or install a DGL build for that device"
-        ) from err

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from chemnoether.models import ConstantVelocity, EquivariantDynamics
+from chemnoether.models import ConstantVelocity, EGNNDynamics, EquivariantDynamics
 from chemnoether.nn._testing import (
     assert_equivariant_dynamics,
     assert_momentum_conserved,
@@ -27,3 +27,14 @@ def test_equivariant_model_on_cuda_matches_cpu(ethanol):
     assert_equivariant_dynamics(net_gpu, batch_gpu, atol=1e-10)
     assert_momentum_conserved(net_gpu, batch_gpu, atol=1e-10)
     assert ConstantVelocity().to("cuda")(batch_gpu).pos.is_cuda
+
+
+@pytest.mark.gpu
+def test_egnn_peer_on_dgl_layers_runs_on_cuda_and_matches_cpu(ethanol):
+    torch.manual_seed(0)
+    with float64_default():
+        net = EGNNDynamics(HCO, hidden=16, layers=2).double()
+    batch = batch_of(ethanol, "radius")
+    on_cpu = net(batch)
+    on_gpu = net.to("cuda")(batch.to("cuda"))
+    torch.testing.assert_close(on_gpu.pos.cpu(), on_cpu.pos, rtol=0, atol=1e-10)
