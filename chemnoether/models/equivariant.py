@@ -86,6 +86,9 @@ class EquivariantDynamics(DynamicsModel):
     """
 
     kind = "equivariant"
+    # e3nn's tensor products and the free-rotor solve mix dtypes under torch.autocast and fail
+    # (CPU and an H200, benchmarks/speedups.py); the trainer refuses train.amp for such models
+    autocast_safe = False
 
     def __init__(
         self,

@@ -59,7 +59,10 @@ class TrainConfig:
     end of every epoch); ``last.pt`` every ``checkpoint_every`` steps (``None``: at every
     evaluation) and when training stops. ``early_stopping_patience``: evaluations without an
     improvement of the val loss by more than ``early_stopping_min_delta`` before stopping.
-    ``amp``: mixed precision on CUDA (``amp_dtype``; float16 uses a gradient scaler); ignored on CPU.
+    ``amp``: mixed precision on CUDA (``amp_dtype``; float16 uses a gradient scaler); ignored on CPU;
+    refused for models that cannot run under ``torch.autocast`` (the e3nn models).
+    ``compile``: ``torch.compile`` the training step's model in this mode (``"off"``, ``"default"``,
+    ``"reduce-overhead"``: CUDA graphs, for batches of one shape); evaluation stays eager.
     """
 
     seed: int = 0
@@ -78,6 +81,7 @@ class TrainConfig:
     grad_clip: float | None = 10.0
     amp: bool = False
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    compile: Literal["off", "default", "reduce-overhead"] = "off"
     early_stopping_patience: int | None = None
     early_stopping_min_delta: float = 0.0
     loss_weights: LossWeights = field(default_factory=LossWeights)

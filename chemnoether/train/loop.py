@@ -104,6 +104,9 @@ class _Trainer:
         self.config, self.recipe, self.run_dir = config, recipe, run_dir
         self.env, self.device = env, device
         self.net = wrap_model(model, env, device, config.find_unused_parameters)
+        if config.compile != "off":
+            # only the training step: evaluation batches come in other shapes, each a recompile
+            self.net = torch.compile(self.net, mode=config.compile)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.steps_per_epoch = batching.steps_per_epoch(len(train_data), config.batch_size, env, config.drop_last)
         if self.steps_per_epoch == 0:
@@ -114,6 +117,12 @@ class _Trainer:
         epochs_steps = config.epochs * self.steps_per_epoch if config.epochs is not None else math.inf
         self.total_steps = int(min(epochs_steps, config.max_steps if config.max_steps is not None else math.inf))
         self.schedule = LRSchedule(self.optimizer, config, self.total_steps)
+        if config.amp and any(getattr(part, "autocast_safe", True) is False for part in model.modules()):
+            raise ConfigError(
+                f"train.amp: {type(model).__name__} cannot run under torch.autocast (its e3nn tensor products "
+                "and solves need one dtype; benchmarks/speedups.py); set train.amp: false, and for speed "
+                "try train.compile"
+            )
         self.amp = config.amp and device.type == "cuda"
         if config.amp and not self.amp:
             logger.info("train.amp is ignored on %s: mixed precision is for CUDA devices", device)
