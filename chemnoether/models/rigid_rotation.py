@@ -38,7 +38,9 @@ def angular_velocity(pos: torch.Tensor, vel: torch.Tensor, masses: torch.Tensor,
     inertia = pool_atoms(per_atom.reshape(-1, 9), atom_graph, num_graphs).reshape(-1, 3, 3)
     trace = inertia.diagonal(dim1=1, dim2=2).sum(dim=1).clamp_min(torch.finfo(pos.dtype).tiny)
     inertia = inertia + (_REGULARISATION * trace / 3).reshape(-1, 1, 1) * eye
-    omega = torch.linalg.solve(inertia, momentum.unsqueeze(2)).squeeze(2)
+    # solve_ex: the regularised inertia is never singular, and linalg.solve's check of that would
+    # cost a host-device synchronisation per call on a GPU
+    omega = torch.linalg.solve_ex(inertia, momentum.unsqueeze(2))[0].squeeze(2)
     return omega, rel_pos, rel_vel
 
 
