@@ -61,3 +61,25 @@ def test_shards_cover_the_data():
     )
     evals = [eval_batches(7, 2, DistEnv(2, r, r)) for r in (0, 1)]
     assert sorted(i for shard in evals for batch in shard for i in batch) == list(range(7))
+
+
+TWO_PROCESS_RECIPE = """
+data: {molecule: ethanol, n_steps: 200, delta: 2}
+model: {kind: equivariant, channels: 4, layers: 1}
+train: {epochs: 1, batch_size: 16, device: cpu, progress: false}
+"""
+
+
+@pytest.mark.slow
+def test_the_documented_multi_process_command_trains_a_recipe(tmp_path):
+    # README / recipes/README.md: torchrun --nproc_per_node N -m chemnoether.cli train RECIPE -o RUN
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(TWO_PROCESS_RECIPE)
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "chemnoether.cli", "train", str(recipe), "-o", str(run)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    payload = read_checkpoint(run / "last.pt")
+    assert payload["data_state"]["world_size"] == 2 and payload["model_kind"] == "equivariant"
