@@ -35,6 +35,7 @@ above ``noise_floor`` (both in units of the normalised targets), widths and weig
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -224,9 +225,11 @@ class SpectralGPHead(nn.Module):
         if n > 1 and bool((atom_graph[1:] < atom_graph[:-1]).any()):
             raise ConfigError("atom_graph must be non-decreasing (the atoms of each graph contiguous, as after dgl.batch)")
         dt = torch.as_tensor(dt_fs, dtype=torch.float64, device=window.device).expand(num_graphs)
-        for b in range(num_graphs):
-            check_window(frames, float(dt[b]), self.freq_range[1], self.freq_range[0], names[b])
-            check_finite_frames(window[atom_graph == b], names[b])
+        for b, step in enumerate(dt.tolist()):
+            check_window(frames, step, self.freq_range[1], self.freq_range[0], names[b])
+        if not bool(torch.isfinite(window.sum())):  # one cheap test; the per-graph search only on failure
+            for b in range(num_graphs):
+                check_finite_frames(window[atom_graph == b], names[b])
 
         counts = torch.bincount(atom_graph, minlength=num_graphs)
         size = int(counts.max())
@@ -249,21 +252,22 @@ class SpectralGPHead(nn.Module):
         num_obs = counts * frames
         y = targets.flatten(1, 2)
 
-        def condition(mixture: SpectralMixture, t_new: Tensor) -> tuple[Conditioned, Tensor]:
+        def condition(mixture: SpectralMixture, new: slice) -> tuple[Conditioned, Tensor]:
             mixing, prior_var, noise = self._mixing(features, edge_index, edge_features, mixture, atom_graph, local, num_graphs, size)
             padded = SpectralMixture(*(_pad(f.to(torch.float64), atom_graph, local, num_graphs, size, fill=1.0) for f in mixture._fields()))
             noise_rows = noise[:, :, None].expand(-1, -1, frames).flatten(1)  # padded atoms: 1, so identity rows
             if self.method == "exact":
-                return self._exact(padded, mixing, t_obs, t_new, prior_var, noise_rows, real, y, num_obs, names), noise
-            return self._rff(padded, mixing, t_obs, t_new, noise_rows, y, num_obs, names), noise
+                new_frames = torch.arange(frames + horizon, device=window.device)[frames:][new]
+                return self._exact(padded, mixing, dt, frames, new_frames, prior_var, noise_rows, real, y, num_obs, names), noise
+            return self._rff(padded, mixing, t_obs, t_new[..., new], noise_rows, y, num_obs, names), noise
 
-        result, noise = condition(mixture, t_new)  # theta_0: the window's likelihood (and, not evolving, the forecast)
+        result, noise = condition(mixture, slice(None))  # theta_0: the window's likelihood (and, not evolving, the forecast)
         mean = result.mean.unflatten(1, (size, horizon))[atom_graph, local]  # (N, H, C)
         var_latent = result.var.unflatten(1, (size, horizon))[atom_graph, local]
         if self.evolve:  # frame T + h from theta_{h+1}
             means, latents, noises = [], [], []
             for h in range(horizon):
-                step, step_noise = condition(mixtures[h + 1], t_new[..., h : h + 1])
+                step, step_noise = condition(mixtures[h + 1], slice(h, h + 1))
                 means.append(step.mean.unflatten(1, (size, 1))[atom_graph, local])
                 latents.append(step.var.unflatten(1, (size, 1))[atom_graph, local])
                 noises.append(step_noise[atom_graph, local])
@@ -312,13 +316,21 @@ class SpectralGPHead(nn.Module):
         mixing = mixing * torch.sqrt(target / raw_var.clamp(min=1e-300))[..., None]
         return mixing, target, _pad(noise, atom_graph, local, num_graphs, size, fill=1.0)
 
-    def _exact(self, mixture, mixing, t_obs, t_new, prior_var, noise_rows, real, y, num_obs, names) -> Conditioned:
-        batch, size, frames, horizon = mixing.shape[0], mixing.shape[1], t_obs.shape[-1], t_new.shape[-1]
-        k_obs = mixture.kernel_matrix(t_obs, t_obs)  # (B, S, T, T): one per latent process
-        k_new = mixture.kernel_matrix(t_new, t_obs)  # (B, S, H, T)
-        cov_obs = torch.einsum("biq,bjq,bqst->bisjt", mixing, mixing, k_obs).reshape(batch, size * frames, size * frames)
-        cov_obs = cov_obs + torch.diag_embed(noise_rows)
-        cov_cross = torch.einsum("biq,bjq,bqht->bihjt", mixing, mixing, k_new).reshape(batch, size * horizon, size * frames)
+    def _exact(self, mixture, mixing, dt, frames, new_frames, prior_var, noise_rows, real, y, num_obs, names) -> Conditioned:
+        """Exact conditioning on frames 0..T-1, forecast at the integer frames ``new_frames`` (H',).
+
+        The frames of a window are evenly spaced and every kernel is stationary, so block (i, j) of
+        the covariance, ``sum_q a_iq a_jq K_q(t - t')``, depends on the lag only: the LMC sum is done
+        once per lag (``_lag_covariances``), and the blocks are gathered from it (block Toeplitz),
+        instead of evaluating every kernel at every pair of times and summing the (S T)^2 matrix
+        over the S processes.
+        """
+        batch, size, horizon = mixing.shape[0], mixing.shape[1], new_frames.shape[0]
+        lagged = _lag_covariances(mixture, mixing, dt, int(new_frames.max()) + 1)  # (B, S, S, L)
+        obs = torch.arange(frames, device=new_frames.device)
+        cov_obs = _toeplitz_blocks(lagged, frames)
+        cov_obs.diagonal(dim1=-2, dim2=-1).add_(noise_rows)
+        cov_cross = _gather_blocks(lagged, _block_toeplitz_index(size, lagged.shape[-1], new_frames, obs)).reshape(batch, size * horizon, size * frames)
         prior_new = torch.where(real, prior_var, torch.zeros_like(prior_var))[:, :, None].expand(-1, -1, horizon).flatten(1)
         return exact_condition(cov_obs, y, cov_cross, prior_new.clamp(min=1e-300), num_obs, names)
 
@@ -331,7 +343,52 @@ class SpectralGPHead(nn.Module):
         return rff_condition(obs, y, noise_rows, new, num_obs, names)
 
 
+def _lag_covariances(mixture: SpectralMixture, mixing: Tensor, dt: Tensor, lags: int) -> Tensor:
+    """(B, S, S, L): ``sum_q a_iq a_jq K_q(k dt_b)`` for lags k = 0..L-1; ``mixture`` (B, S, Q'),
+    ``mixing`` (B, S, S) [output atom, process], ``dt`` (B,) fs."""
+    tau = torch.arange(lags, dtype=torch.float64, device=dt.device)[None, None, :] * dt[:, None, None]  # (B, 1, L)
+    kernels = mixture.kernel(tau)  # (B, S, L): one per latent process
+    # sum_q (a_iq a_jq) K_q: a plain batched matmul (a three-operand einsum spends longer choosing its path)
+    pair_weights = mixing[:, :, None, :] * mixing[:, None, :, :]  # (B, S, S, Q)
+    return torch.matmul(pair_weights, kernels[:, None])  # (B, S, S, Q) @ (B, 1, Q, L)
+
+
+def _toeplitz_blocks(lagged: Tensor, frames: int) -> Tensor:
+    """(B, S, S, L >= T) lag covariances -> the (B, S T, S T) covariance of frames 0..T-1, entry
+    ``[(i, s), (j, t)] = lagged[i, j, |s - t|]``, from views (a Hankel matrix by ``unfold``, its rows
+    reversed) and the final copy. (A gather with a cached index, as for the forecast block, costs
+    the same; its backward sums the gradients in another order, which changes training at round-off.)"""
+    batch, size = lagged.shape[:2]
+    symmetric = torch.cat([lagged[..., 1:frames].flip(-1), lagged[..., :frames]], -1)  # [m] = lagged[|m - (T - 1)|]
+    hankel = symmetric.unfold(-1, frames, 1)  # (B, S, S, T, T): [k, t] = symmetric[k + t]
+    return hankel.flip(-2).permute(0, 1, 3, 2, 4).reshape(batch, size * frames, size * frames)  # row s: k = T - 1 - s
+
+
+@functools.lru_cache(maxsize=32)
+@torch.inference_mode(False)  # kept across calls: must stay usable by autograd even if first made under inference_mode
+def _toeplitz_index_cached(size: int, lags: int, rows: tuple[int, ...], cols: tuple[int, ...], device: str) -> Tensor:
+    r = torch.tensor(rows, device=device)
+    c = torch.tensor(cols, device=device)
+    lag = (r[:, None] - c[None, :]).abs()  # (R, T)
+    i = torch.arange(size, device=device)[:, None, None, None]
+    j = torch.arange(size, device=device)[None, None, :, None]
+    return ((i * size + j) * lags + lag[None, :, None, :]).reshape(-1)  # (S R S T,) into the flat (S, S, L)
+
+
+def _block_toeplitz_index(size: int, lags: int, rows: Tensor, cols: Tensor) -> Tensor:
+    """Flat index into (S, S, L) lag covariances giving the (S, R, S, T) blocks ``[i, r, j, t] -> [i, j, |rows_r - cols_t|]``.
+    Cached (it depends on the sizes only: the same for every window of a molecule)."""
+    return _toeplitz_index_cached(size, lags, tuple(rows.tolist()), tuple(cols.tolist()), str(rows.device))
+
+
+def _gather_blocks(lagged: Tensor, index: Tensor) -> Tensor:
+    """(B, S, S, L) lag covariances, a ``_block_toeplitz_index`` -> (B, S R S T) flat covariance entries."""
+    return lagged.reshape(lagged.shape[0], -1).index_select(1, index)
+
+
 def _pad(values: Tensor, atom_graph: Tensor, local: Tensor, num_graphs: int, size: int, fill: float = 0.0) -> Tensor:
     """(N, ...) per atom -> (B, S, ...) per graph, padded with ``fill``."""
+    if values.shape[0] == num_graphs * size:  # graphs of equal size (one window, say): nothing to pad, a view
+        return values.reshape(num_graphs, size, *values.shape[1:])
     out = values.new_full((num_graphs, size, *values.shape[1:]), fill)
     return out.index_put((atom_graph, local), values)

@@ -2,9 +2,9 @@
 
     .venv/bin/python recipes/gp_heads/run.py --preset quick -o out/gp_heads
 
-Generates MMFF94 MD (``chemnoether.data.generate_md``) for the train and the held-out test
-molecules, trains the head (``chemnoether.gp.train``) on velocity windows of the train molecules,
-and on windows of the test molecules compares, in one harness:
+Generates MMFF94 MD (``chemnoether.data.generate_md``) for the training molecules and the sets it
+evaluates, trains the head (``chemnoether.gp.train``) on velocity windows of the training molecules,
+and on windows of each evaluated molecule compares, in one harness:
 
 * the head (one forward pass per window, no fitting at test time);
 * GPyTorch: an exact GP with ``SpectralMixtureKernel`` fitted per atom and Cartesian component on
@@ -14,19 +14,27 @@ and on windows of the test molecules compares, in one harness:
 * ``"deterministic"`` (when the config has that section): a small ``EquivariantDynamics`` trained
   on the same training molecules' MD (pairs of states one series frame apart, ``PairWindows`` with
   ``delta = stride``; loss: next-frame velocities and positions, each in its molecule's RMS units),
-  rolled out ``horizon`` steps from the last observed frame of each held-out window
+  rolled out ``horizon`` steps from the last observed frame of each evaluated window
   (``chemnoether.evaluate.rollout``); its velocities are scored like the other deterministic rows
-  (RMSE only), row "equivariant (deterministic)". Nothing is tuned on the held-out molecules.
+  (RMSE only), row "equivariant (deterministic)".
 
-Metrics (``chemnoether.gp.metrics``) on the forecast frames, with each test molecule's velocities
-divided by their RMS over its trajectory (so the NLL is in those units and molecules pool alike):
-Gaussian NLL, 95% coverage, miscalibration area, Spearman of |error| vs sigma and its simulated
-reference, RMSE; seconds per window. Spectra: each atom's predicted density beside the empirical
-one (Fourier transform of the velocity autocorrelation of the whole test trajectory); the main
-peaks of C-H, O-H and C=O stretches, per molecule. Writes ``results.json``, ``table.md``,
-``model.pt`` (the state dict) and ``spectra_<molecule>.png`` to the output folder. Presets live here (not as YAML: ``tests/test_recipes.py``
-runs every ``recipes/*/*.yaml`` through ``chemnoether train --check``); ``--set head.steps=50``
-overrides one value (JSON-parsed).
+Molecule sets (disjoint): ``train``; ``validation``, what the configuration is chosen on (run the
+candidates with ``--set 'evaluate=["validation"]'``, which generates and scores nothing else);
+``test``, fresh held-out molecules evaluated once with the chosen configuration; ``seen``, the
+test molecules of earlier versions of this recipe, reported apart because they were looked at
+while those were tuned. ``evaluate`` lists the sets to score; each molecule's MD seed is its place
+in train + seen + validation + test, so leaving a set out changes no other trajectory.
+
+Metrics (``chemnoether.gp.metrics``) on the forecast frames, with each evaluated molecule's
+velocities divided by their RMS over its trajectory (so the NLL is in those units and molecules
+pool alike): Gaussian NLL, 95% coverage, miscalibration area, Spearman of |error| vs sigma and its
+simulated reference, RMSE; seconds per window, the head one window at a time and batched. Pooled
+rows per set. Spectra: each atom's predicted density beside the empirical one (Fourier transform
+of the velocity autocorrelation of the whole trajectory); the main peaks of C-H, O-H and C=O
+stretches, per molecule. Writes ``results.json``, ``table.md``, ``model.pt`` (the state dict) and
+``spectra_<molecule>.png`` to the output folder. Presets live here (not as YAML:
+``tests/test_recipes.py`` runs every ``recipes/*/*.yaml`` through ``chemnoether train --check``);
+``--set head.steps=50`` overrides one value (JSON-parsed).
 """
 
 from __future__ import annotations
@@ -62,15 +70,30 @@ from chemnoether.gp.train import (
 from chemnoether.models import EquivariantDynamics
 
 # SMILES for names generate_md does not know
-SMILES = {"acetic acid": "CC(=O)O", "formic acid": "O=CO", "acetaldehyde": "CC=O"}
+SMILES = {"acetic acid": "CC(=O)O", "formic acid": "O=CO", "acetaldehyde": "CC=O", "benzoic acid": "O=C(O)c1ccccc1",
+          "lactic acid": "CC(O)C(=O)O", "ethyl acetate": "CCOC(C)=O", "4-hydroxybenzaldehyde": "O=Cc1ccc(O)cc1"}
+# the molecule sets; a molecule's MD seed is its place in this order (so a set left out of
+# ``evaluate`` changes no other molecule's trajectory)
+GROUPS = ("train", "seen", "validation", "test")
+GROUP_LABELS = {"validation": "validation", "test": "held-out", "seen": "previously seen"}
 PRESETS = {
     "quick": {
         # several carbonyls in training: with three (acetone, glycine, formic acid) no C=O component was learned
         "train": ["ethanol", "methanol", "acetone", "toluene", "glycine", "formic acid", "formaldehyde", "acetaldehyde", "uracil"],
-        "test": ["acetic acid", "malonaldehyde", "aspirin"],
+        # the test molecules of earlier versions of this recipe: looked at while those were tuned
+        "seen": ["acetic acid", "malonaldehyde", "aspirin"],
+        # what the configuration was chosen on
+        "validation": ["paracetamol", "4-hydroxybenzaldehyde"],
+        # fresh held-out molecules, evaluated once with the final configuration (C-H, O-H, C=O between them)
+        "test": ["salicylic acid", "benzoic acid", "lactic acid", "ethyl acetate"],
+        # which sets to evaluate (selection runs: --set 'evaluate=["validation"]')
+        "evaluate": ["test", "validation", "seen"],
         "md": {"n_steps": 8000, "dt_fs": 0.5, "temperature_K": 300.0},
-        "head": {"stride": 4, "window": 32, "horizon": 4, "features": "window", "window_lags": 16, "num_components": 8,
-                 "loss": "both", "steps": 1200, "lr": 1e-2, "log_every": 100},
+        # the head on the interaction network: EquivariantDynamics.node_scalars of the window's last
+        # state (one block, trained jointly) next to the atoms' RDKit features and the window's
+        # autocorrelation statistics; chosen on the validation set (see the benchmarks README)
+        "head": {"stride": 4, "window": 32, "horizon": 4, "features": "both", "encoder": {"channels": 16, "layers": 1},
+                 "window_lags": 16, "num_components": 8, "loss": "both", "steps": 1200, "lr": 1e-2, "log_every": 100},
         "eval_windows": 8,
         "baseline": {"num_mixtures": 4, "iterations": 100, "lr": 0.1},
         "spectrum_max_lag": 1000,
@@ -78,9 +101,8 @@ PRESETS = {
         "deterministic": {"channels": 16, "layers": 2, "steps": 1500, "batch_size": 16, "lr": 3e-3, "seed": 0},
     },
 }
-# the head on the interaction network (EquivariantDynamics.node_scalars, trained jointly) plus the window statistics
 PRESETS["full"] = {**copy.deepcopy(PRESETS["quick"]), "md": {"n_steps": 40000, "dt_fs": 0.5, "temperature_K": 300.0}, "eval_windows": 40}
-PRESETS["full"]["head"].update(features="equivariant", steps=5000, log_every=250)
+PRESETS["full"]["head"].update(steps=5000, log_every=250)
 # band (cm^-1) and atoms (an H on C, an H on O, an O double-bonded to C) of each stretch
 STRETCHES = {"C-H": ((2600.0, 3400.0), "H", 6), "O-H": ((2800.0, 4000.0), "H", 8), "C=O": ((1400.0, 2100.0), "O", 6)}
 ROWS = ("gp_head", "gpytorch_sm", "persistence", "linear")
@@ -144,26 +166,25 @@ def evaluate(model, molecule, config, deterministic=None, trajectory=None) -> di
     unit = float(molecule.velocities.pow(2).mean().sqrt())  # the molecule's velocity RMS, Å/fs
     out = {name: {"mean": [], "var": [], "seconds": 0.0} for name in ROWS}
     futures = []
-    with torch.no_grad():
-        for start in starts:
-            window, future = molecule.window(start, cfg)
-            futures.append(future)
+    for start in starts:
+        window, future = molecule.window(start, cfg)
+        futures.append(future)
+        with torch.inference_mode():  # the head only forecasts here: no autograd bookkeeping
             began = time.perf_counter()
             forecast, _ = model([(molecule, start)])
             out["gp_head"]["seconds"] += time.perf_counter() - began
-            out["gp_head"]["mean"].append(forecast.mean)
-            out["gp_head"]["var"].append(forecast.var_components)
             for name, rule in (("persistence", persistence), ("linear", linear_extrapolation)):
                 began = time.perf_counter()
                 out[name]["mean"].append(rule(window, cfg.horizon))
                 out[name]["seconds"] += time.perf_counter() - began
-            with torch.enable_grad():
-                fit = fit_predict_spectral_mixture(window, molecule.dt_fs, cfg.horizon, **config["baseline"])
-            out["gpytorch_sm"]["mean"].append(fit.mean)
-            out["gpytorch_sm"]["var"].append(fit.var)
-            out["gpytorch_sm"]["seconds"] += fit.seconds
-            out["gpytorch_sm"].setdefault("mixtures", []).append(fit.mixture)
-    with torch.no_grad():  # the head's throughput when the windows come as one batch
+        out["gp_head"]["mean"].append(forecast.mean.clone())
+        out["gp_head"]["var"].append(forecast.var_components.clone())
+        fit = fit_predict_spectral_mixture(window, molecule.dt_fs, cfg.horizon, **config["baseline"])  # fits: needs autograd
+        out["gpytorch_sm"]["mean"].append(fit.mean)
+        out["gpytorch_sm"]["var"].append(fit.var)
+        out["gpytorch_sm"]["seconds"] += fit.seconds
+        out["gpytorch_sm"].setdefault("mixtures", []).append(fit.mixture)
+    with torch.inference_mode():  # the head's throughput when the windows come as one batch
         began = time.perf_counter()
         model([(molecule, start) for start in starts])
         batched = (time.perf_counter() - began) / len(starts)
@@ -213,38 +234,74 @@ def spectra(model, molecule, trajectory, rows, config, folder: Path) -> dict:
     return peaks
 
 
+def _label(results: dict, group: str) -> str:
+    return f"all {GROUP_LABELS[group]}"
+
+
 def markdown(results: dict) -> str:
     fmt = lambda v, p=3: "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{p}f}"
-    lines = [f"Held-out molecules: {', '.join(results['test'])} (trained on {', '.join(results['train'])}).",
+    groups = [g for g in results["evaluate"] if results[g]]
+    sets = "; ".join(f"{GROUP_LABELS[g]}: {', '.join(results[g])}" for g in groups)
+    batched = "; ".join(f"{GROUP_LABELS[g]} {results['pooled'][g]['gp_head']['seconds_per_window_batched']:.2e}" for g in groups)
+    lines = [f"Trained on {', '.join(results['train'])}. Evaluated: {sets}.",
              (f"Forecast: velocities, window {results['head']['window']} frames x {results['dt_fs']} fs, "
               f"horizon {results['head']['horizon']} frames; units: each molecule's velocity RMS. "
-              f"GP head batched over the windows: {results['pooled']['gp_head']['seconds_per_window_batched']:.2e} s / window."), "",
+              f"GP head batched over the windows (s / window): {batched}."), "",
              "| molecule | method | NLL | 95% coverage | miscal. area | Spearman (ref) | RMSE | s / window |",
              "|---|---|---|---|---|---|---|---|"]
-    for molecule, rows in [("all", results["pooled"]), *results["per_molecule"].items()]:
-        for name in [n for n in (*ROWS, DETERMINISTIC) if n in rows]:
-            r = rows[name]
-            spear = f"{fmt(r.get('spearman'))} ({fmt(r.get('spearman_reference'))})" if "nll" in r else "—"
-            lines.append(f"| {molecule} | {name} | {fmt(r.get('nll'))} | {fmt(r.get('coverage'))} | "
-                         f"{fmt(r.get('miscalibration_area'))} | {spear} | {fmt(r['rmse'])} | {r['seconds_per_window']:.2e} |")
-    for molecule, rows in [("all", results["pooled"]), *results["per_molecule"].items()]:
-        head, gpy = rows["gp_head"], rows["gpytorch_sm"]["seconds_per_window"]
-        lines.append(f"- {molecule}: GPyTorch time / GP head time = {gpy / head['seconds_per_window']:.0f}x one window at a time, "
-                     f"{gpy / head['seconds_per_window_batched']:.0f}x with the head's windows batched")
+    blocks = [(group, [(_label(results, group), results["pooled"][group])] + [(m, results["per_molecule"][m]) for m in results[group]])
+              for group in groups]
+    for _, block in blocks:
+        for molecule, rows in block:
+            for name in [n for n in (*ROWS, DETERMINISTIC) if n in rows]:
+                r = rows[name]
+                spear = f"{fmt(r.get('spearman'))} ({fmt(r.get('spearman_reference'))})" if "nll" in r else "—"
+                lines.append(f"| {molecule} | {name} | {fmt(r.get('nll'))} | {fmt(r.get('coverage'))} | "
+                             f"{fmt(r.get('miscalibration_area'))} | {spear} | {fmt(r['rmse'])} | {r['seconds_per_window']:.2e} |")
+    for _, block in blocks:
+        for molecule, rows in block:
+            head, gpy = rows["gp_head"], rows["gpytorch_sm"]["seconds_per_window"]
+            lines.append(f"- {molecule}: GPyTorch time / GP head time = {gpy / head['seconds_per_window']:.0f}x one window at a time, "
+                         f"{gpy / head['seconds_per_window_batched']:.0f}x with the head's windows batched")
     lines += ["", "| molecule | stretch | empirical cm^-1 | GP head cm^-1 (error) | GPyTorch cm^-1 (error) |", "|---|---|---|---|---|"]
-    for molecule, peaks in results["peaks"].items():
-        for kind, p in peaks.items():
-            lines.append(f"| {molecule} | {kind} | {fmt(p['empirical'], 0)} | {fmt(p['gp_head'], 0)} ({fmt(p['gp_head_rel_error'])}) | "
-                         f"{fmt(p['gpytorch_sm'], 0)} ({fmt(p['gpytorch_rel_error'])}) |")
+    for group in groups:
+        for molecule in results[group]:
+            for kind, p in results["peaks"][molecule].items():
+                lines.append(f"| {molecule} ({GROUP_LABELS[group]}) | {kind} | {fmt(p['empirical'], 0)} | {fmt(p['gp_head'], 0)} "
+                             f"({fmt(p['gp_head_rel_error'])}) | {fmt(p['gpytorch_sm'], 0)} ({fmt(p['gpytorch_rel_error'])}) |")
     return "\n".join(lines) + "\n"
+
+
+def pooled_rows(results: dict, names: list[str], arrays: list[dict]) -> dict:
+    """The rows of ``names`` pooled: calibration over every forecast value, RMSE weighted by count, mean times."""
+    target = torch.cat([a["target"] for a in arrays])
+    pooled = {n: calibration_summary(torch.cat([a[n][0] for a in arrays]), torch.cat([a[n][1] for a in arrays]), target) for n in ("gp_head", "gpytorch_sm")}
+    for name in [n for n in (*ROWS, DETERMINISTIC) if n in results["per_molecule"][names[0]]]:
+        per = [results["per_molecule"][m][name] for m in names]
+        if name not in pooled:
+            pooled[name] = {"rmse": float(np.sqrt(np.average([r["rmse"] ** 2 for r in per], weights=[r["count"] for r in per])))}
+        pooled[name]["seconds_per_window"] = float(np.mean([r["seconds_per_window"] for r in per]))
+    pooled["gp_head"]["seconds_per_window_batched"] = float(np.mean([results["per_molecule"][m]["gp_head"]["seconds_per_window_batched"] for m in names]))
+    return pooled
 
 
 def run(config: dict, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     head_config = HeadConfig(**config["head"])
+    unknown = [g for g in config["evaluate"] if g not in GROUP_LABELS]
+    if unknown:
+        raise SystemExit(f"evaluate: unknown sets {unknown}; choose from {list(GROUP_LABELS)}")
+    seeds = {}
+    for group in GROUPS:
+        for name in config[group]:
+            seeds.setdefault(name, len(seeds))
+    overlap = set(config["train"]) & {m for g in GROUP_LABELS for m in config[g]}
+    if overlap or len(seeds) != sum(len(config[g]) for g in GROUPS):
+        raise SystemExit(f"the molecule sets must be disjoint (trained on and evaluated: {sorted(overlap)})")
+    evaluated = [m for g in config["evaluate"] for m in config[g]]
     began = time.perf_counter()
-    trajectories = {name: generate_md(SMILES.get(name, name), seed=seed, progress=False, **config["md"])
-                    for seed, name in enumerate(config["train"] + config["test"])}
+    trajectories = {name: generate_md(SMILES.get(name, name), seed=seeds[name], progress=False, **config["md"])
+                    for name in config["train"] + evaluated}
     series = {name: prepare_molecule(traj, head_config.stride, name) for name, traj in trajectories.items()}
     print(f"MD of {len(series)} molecules: {time.perf_counter() - began:.1f} s")
     model, history = train_head([series[n] for n in config["train"]], head_config)
@@ -255,25 +312,20 @@ def run(config: dict, folder: Path) -> dict:
         tic = time.perf_counter()
         deterministic = train_deterministic(trajectories, config["train"], head_config.stride, config["deterministic"])
         print(f"deterministic reference trained: {time.perf_counter() - tic:.1f} s")
-    results = {"train": config["train"], "test": config["test"], "head": config["head"], "dt_fs": series[config["test"][0]].dt_fs,
-               "history": history, "per_molecule": {}, "peaks": {}}
-    arrays = []
-    for name in config["test"]:
-        rows = evaluate(model, series[name], config, deterministic, trajectories[name])
-        results["peaks"][name] = spectra(model, series[name], trajectories[name], rows, config, folder)
-        arrays.append(rows.pop("_arrays"))
-        rows.pop("_gpytorch_mixtures"), rows.pop("_starts")
-        results["per_molecule"][name] = rows
-        print(f"evaluated {name}: {time.perf_counter() - began:.1f} s")
-    target = torch.cat([a["target"] for a in arrays])
-    pooled = {n: calibration_summary(torch.cat([a[n][0] for a in arrays]), torch.cat([a[n][1] for a in arrays]), target) for n in ("gp_head", "gpytorch_sm")}
-    for name in [n for n in (*ROWS, DETERMINISTIC) if n in results["per_molecule"][config["test"][0]]]:
-        per = [results["per_molecule"][m][name] for m in config["test"]]
-        if name not in pooled:
-            pooled[name] = {"rmse": float(np.sqrt(np.average([r["rmse"] ** 2 for r in per], weights=[r["count"] for r in per])))}
-        pooled[name]["seconds_per_window"] = float(np.mean([r["seconds_per_window"] for r in per]))
-    pooled["gp_head"]["seconds_per_window_batched"] = float(np.mean([results["per_molecule"][m]["gp_head"]["seconds_per_window_batched"] for m in config["test"]]))
-    results["pooled"] = pooled
+    results = {"train": config["train"], **{g: config[g] for g in GROUP_LABELS}, "evaluate": config["evaluate"],
+               "head": config["head"], "dt_fs": series[config["train"][0]].dt_fs, "history": history,
+               "per_molecule": {}, "peaks": {}, "pooled": {}}
+    for group in config["evaluate"]:
+        arrays = []
+        for name in config[group]:
+            rows = evaluate(model, series[name], config, deterministic, trajectories[name])
+            results["peaks"][name] = spectra(model, series[name], trajectories[name], rows, config, folder)
+            arrays.append(rows.pop("_arrays"))
+            rows.pop("_gpytorch_mixtures"), rows.pop("_starts")
+            results["per_molecule"][name] = rows
+            print(f"evaluated {name} ({GROUP_LABELS[group]}): {time.perf_counter() - began:.1f} s")
+        if config[group]:
+            results["pooled"][group] = pooled_rows(results, config[group], arrays)
     results["total_seconds"] = time.perf_counter() - began
     (folder / "results.json").write_text(json.dumps(results, indent=2))
     (folder / "table.md").write_text(markdown(results))

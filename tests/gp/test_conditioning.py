@@ -77,6 +77,26 @@ def test_padded_batch_equals_one_problem_at_a_time():
         torch.testing.assert_close(batched.log_marginal_likelihood[b], alone.log_marginal_likelihood[0], rtol=1e-12, atol=1e-10)
 
 
+def test_slow_orders_are_padded_without_changing_the_result(monkeypatch):
+    """A 512-row problem (16 atoms x 32 frames) is factored with 8 identity rows added (LAPACK is
+    about twice as slow at orders that are multiples of 128): posterior and likelihood as without,
+    and the padding really happens."""
+    from chemnoether.gp import conditioning
+
+    cov, y, cross, prior = _problem(3, 512, 4)
+    args = (cov[None], y[None], cross[None], prior[None], torch.tensor([512]))
+    orders = []
+    plain_cholesky = robust_cholesky
+    monkeypatch.setattr(conditioning, "robust_cholesky", lambda m, names=None: (orders.append(m.shape[-1]), plain_cholesky(m, names))[1])
+    padded = exact_condition(*args)
+    monkeypatch.setattr(conditioning, "_MIN_PADDED_ORDER", 10**9)
+    unpadded = exact_condition(*args)
+    assert orders == [520, 512]
+    torch.testing.assert_close(padded.mean, unpadded.mean, rtol=0, atol=1e-10)
+    torch.testing.assert_close(padded.var, unpadded.var, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(padded.log_marginal_likelihood, unpadded.log_marginal_likelihood, rtol=1e-12, atol=1e-9)
+
+
 def test_rff_conditioning_equals_exact_conditioning_on_the_feature_kernel():
     g = torch.Generator().manual_seed(3)
     phi, phi_new = torch.randn(2, 30, 12, generator=g, dtype=F64), torch.randn(2, 4, 12, generator=g, dtype=F64)
@@ -104,6 +124,18 @@ def test_nan_matrix_gives_a_clear_error_naming_the_graph():
     bad[1, 2, 3] = float("nan")
     with pytest.raises(NumericalError, match="CCO window 7: the covariance matrix has NaN"):
         robust_cholesky(bad, names=["CCO window 6", "CCO window 7"])
+
+
+def test_infinite_entry_is_caught_and_a_sum_overflow_is_not_mistaken_for_one():
+    bad = torch.eye(3, dtype=F64).repeat(2, 1, 1)
+    bad[0, 0, 1] = float("inf")
+    bad[0, 0, 2] = -float("inf")  # the sum alone would say NaN here, the elementwise test names the graph
+    with pytest.raises(NumericalError, match="first: the covariance matrix has NaN or infinite"):
+        robust_cholesky(bad, names=["first", "second"])
+    huge = torch.eye(2, dtype=F64) * 1e308  # finite, but its sum overflows
+    factor, jitter = robust_cholesky(huge[None])
+    torch.testing.assert_close(factor[0], torch.eye(2, dtype=F64) * 1e154)
+    assert float(jitter[0]) == 0.0
 
 
 def test_indefinite_matrix_fails_after_the_retries():

@@ -179,3 +179,47 @@ def test_bad_windows_and_options_are_refused():
         run(head, features, window, torch.tensor([[0], [2]]), atom_graph=torch.tensor([0, 0, 1]))
     with pytest.raises(ConfigError, match="non-decreasing"):
         run(head, features, window, edges, atom_graph=torch.tensor([1, 0, 1]))
+
+
+def test_block_toeplitz_covariance_equals_the_dense_lmc_sum():
+    """The lag-based build (``_lag_covariances`` + ``_gather_blocks``) against the definition,
+    ``cov[(i, r), (j, t)] = sum_q a_iq a_jq K_q(rows_r dt - cols_t dt)``, at a step that is not a
+    power of two, for the window's own block and for the forecast block (rows after the window)."""
+    from chemnoether.gp.head import (
+        _block_toeplitz_index,
+        _gather_blocks,
+        _lag_covariances,
+        _toeplitz_blocks,
+    )
+    from chemnoether.gp.spectral import SpectralMixture
+
+    g = torch.Generator().manual_seed(4)
+    batch, size, q, frames, dt = 2, 4, 3, 7, torch.tensor([0.7, 1.3], dtype=F64)
+    mixture = SpectralMixture(torch.rand(batch, size, q, generator=g, dtype=F64) + 0.1,
+                              torch.rand(batch, size, q, generator=g, dtype=F64) * 0.1,
+                              torch.rand(batch, size, q, generator=g, dtype=F64) * 0.02 + 0.005)
+    mixing = torch.randn(batch, size, size, generator=g, dtype=F64)
+    new = torch.tensor([7, 8, 9])
+    obs = torch.arange(frames)
+    lagged = _lag_covariances(mixture, mixing, dt, 10)
+    for rows in (obs, new):
+        built = _gather_blocks(lagged, _block_toeplitz_index(size, 10, rows, obs)).reshape(batch, size * len(rows), size * frames)
+        t_rows, t_cols = rows[None, None, :] * dt[:, None, None], obs[None, None, :] * dt[:, None, None]
+        kernels = mixture.kernel_matrix(t_rows.expand(batch, size, -1), t_cols.expand(batch, size, -1))  # (B, S, R, T)
+        dense = torch.einsum("biq,bjq,bqrt->birjt", mixing, mixing, kernels).reshape(batch, size * len(rows), size * frames)
+        torch.testing.assert_close(built, dense, rtol=1e-12, atol=1e-12)
+        assert float(dense.abs().max()) > 0.1  # not vacuous
+        if rows is obs:  # the window's own block, which the head builds from views
+            torch.testing.assert_close(_toeplitz_blocks(lagged, frames), dense, rtol=1e-12, atol=1e-12)
+
+
+def test_equal_sized_graphs_batch_without_padding_like_one_at_a_time():
+    """Graphs of one size take the no-padding shortcut of ``_pad``: the batch must still equal its graphs."""
+    head = make_head()
+    graphs = [system(4, seed=5), system(4, seed=6)]
+    alone = [run(head, f, w, e) for f, w, e in graphs]
+    batched = run(head, torch.cat([g[0] for g in graphs]), torch.cat([g[1] for g in graphs]),
+                  torch.cat([graphs[0][2], graphs[1][2] + 4], 1), atom_graph=torch.tensor([0] * 4 + [1] * 4))
+    torch.testing.assert_close(batched.mean, torch.cat([a.mean for a in alone]), rtol=0, atol=1e-10)
+    torch.testing.assert_close(batched.var, torch.cat([a.var for a in alone]), rtol=1e-9, atol=0)
+    torch.testing.assert_close(batched.log_marginal_likelihood, torch.cat([a.log_marginal_likelihood for a in alone]))

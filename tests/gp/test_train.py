@@ -147,3 +147,61 @@ def test_evolving_densities_train_through_the_model(molecules):
     model, history = train_head(molecules, config, log=None)
     assert len(history) == 2 and all(math.isfinite(row["loss"]) for row in history)
     assert float(model.head.node_evolution.net[-1].weight.detach().abs().max()) > 0
+
+
+def test_cached_encoder_input_equals_the_dgl_batch(molecules):
+    """``MoleculeSeries.encoder_input`` (cached topology, near edges recomputed) gives the encoder the
+    same graph as ``PairWindows.batch``: the same near edges in the same order and the same embeddings."""
+    from chemnoether.data import GraphTensors
+
+    config = HeadConfig(**{**SMALL, "features": "equivariant", "encoder": {"channels": 4, "layers": 1}})
+    model = GPNodeModel(config, molecules[0].attrs.shape[1])
+    methanol = molecules[0]
+    for frames in ([5], [5, 120], [200, 7]):  # the second two-frame call reuses the cached template
+        reference = GraphTensors.from_graph(methanol.states.batch(frames))
+        fast = methanol.encoder_input(frames)
+        assert torch.equal(fast.near_index, reference.near_index)
+        torch.testing.assert_close(fast.atom["pos"], reference.atom["pos"])
+        with torch.no_grad():
+            torch.testing.assert_close(model.encoder.node_scalars(fast), model.encoder.node_scalars(reference), rtol=0, atol=1e-12)
+    assert len(methanol._encoder_templates) == 2
+
+
+def test_window_autocorrelation_equals_the_lag_by_lag_sums():
+    g = torch.Generator().manual_seed(2)
+    window = torch.randn(3, 20, 3, generator=g, dtype=torch.float64)
+    centred = window - window.mean(1, keepdim=True)
+    acf = torch.stack([(centred[:, : 20 - k] * centred[:, k:]).sum(-1).mean(1) for k in range(6)], 1)
+    expected = torch.cat([torch.log(acf[:, :1] / acf[:, :1].mean()), acf[:, 1:] / acf[:, :1]], 1)
+    torch.testing.assert_close(window_autocorrelation(window, 6), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_caches_made_under_inference_mode_still_train(molecules):
+    """The recipe times the head under ``torch.inference_mode``; what that first call caches (the
+    encoder's topology template, the Toeplitz index, the lag weights) must not break a later
+    training step, which would raise 'Inference tensors cannot be saved for backward'."""
+    from dataclasses import replace
+
+    config = HeadConfig(**{**SMALL, "window": 13, "features": "both", "encoder": {"channels": 4, "layers": 1}})  # sizes no other test caches
+    molecule = replace(molecules[1], _encoder_templates={})
+    model = GPNodeModel(config, molecule.attrs.shape[1])
+    with torch.inference_mode():
+        model([(molecule, 3)])
+    forecast, future = model([(molecule, 4)])
+    model.loss(forecast, future, torch.zeros(future.shape[0], dtype=torch.long)).backward()
+    assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.encoder.parameters())
+
+
+def test_windows_of_several_molecules_batch_like_one_at_a_time(molecules):
+    """A batch of windows from several molecules (each window's features, encoder included, its own)
+    forecasts like its windows one at a time, in item order."""
+    config = HeadConfig(**{**SMALL, "features": "both", "encoder": {"channels": 4, "layers": 1}})
+    model = GPNodeModel(config, molecules[0].attrs.shape[1])
+    items = [(molecules[0], 3), (molecules[1], 5), (molecules[0], 20)]
+    with torch.no_grad():
+        batched, future = model(items)
+        alone = [model([item]) for item in items]
+    torch.testing.assert_close(future, torch.cat([a[1] for a in alone]))
+    torch.testing.assert_close(batched.mean, torch.cat([a[0].mean for a in alone]), rtol=0, atol=1e-10)
+    torch.testing.assert_close(batched.var, torch.cat([a[0].var for a in alone]), rtol=1e-9, atol=0)
+    assert not torch.allclose(alone[0][0].var, alone[2][0].var)  # the two methanol windows differ: order matters
