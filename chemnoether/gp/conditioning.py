@@ -147,10 +147,15 @@ _MIN_PADDED_ORDER = 512  # below, the copy costs more than it saves
 _ORDER_PAD = 8
 
 
+def padded_order(order: int) -> int:
+    """The order a matrix of ``order`` rows is factored at: ``_ORDER_PAD`` more at a slow one."""
+    return order if order < _MIN_PADDED_ORDER or order % _SLOW_ORDER else order + _ORDER_PAD
+
+
 def _pad_slow_order(cov_obs: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
     """``(diag(cov_obs, I), [rhs; 0])`` with ``_ORDER_PAD`` more rows when the order is a slow one."""
     order = cov_obs.shape[-1]
-    if order < _MIN_PADDED_ORDER or order % _SLOW_ORDER:
+    if padded_order(order) == order:
         return cov_obs, rhs
     bigger = cov_obs.new_zeros(*cov_obs.shape[:-2], order + _ORDER_PAD, order + _ORDER_PAD)
     bigger.diagonal(dim1=-2, dim2=-1)[..., order:] = 1.0

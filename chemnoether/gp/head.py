@@ -51,6 +51,8 @@ from chemnoether.gp.conditioning import (
     exact_condition,
     rff_condition,
 )
+from chemnoether.gp.lagged import lagged_condition
+from chemnoether.gp.lagged import usable as lagged_usable
 from chemnoether.gp.spectral import (
     DensityEvolution,
     SpectralMixture,
@@ -179,7 +181,7 @@ class SpectralGPHead(nn.Module):
         if steps and not self.evolve:
             raise ConfigError(f"evolved_mixtures(steps={steps}): the head was built with evolve=False")
         contexts = [incidence_context(features, incidence, count) for incidence, count in incidences]
-        node_raw = self.node_density.raw(torch.cat([features, *contexts], -1))
+        node_raw = self.node_density.raw(torch.cat([features, *contexts], -1) if contexts else features)
         pooled = None
         if self.graph_density is not None or steps:
             counts = torch.zeros(num_graphs, dtype=features.dtype, device=features.device).index_add_(0, atom_graph, torch.ones_like(features[:, 0]))
@@ -245,36 +247,36 @@ class SpectralGPHead(nn.Module):
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # a frozen window: nothing to rescale
         targets = _pad(centred / scale[atom_graph, None, None], atom_graph, local, num_graphs, size)  # (B, S, T, C)
 
-        steps = torch.arange(frames + horizon, dtype=torch.float64, device=window.device)
-        times = steps[None, :] * dt[:, None]  # (B, T + H) fs
-        t_obs, t_new = times[:, None, :frames], times[:, None, frames:]
-        real = _pad(torch.ones(n, dtype=torch.bool, device=window.device), atom_graph, local, num_graphs, size, fill=False)
+        # which rows are atoms (None: every graph has ``size`` atoms, no padding)
+        real = None if n == num_graphs * size else _pad(torch.ones(n, dtype=torch.bool, device=window.device), atom_graph, local, num_graphs, size, fill=False)
         num_obs = counts * frames
         y = targets.flatten(1, 2)
 
         def condition(mixture: SpectralMixture, new: slice) -> tuple[Conditioned, Tensor]:
             mixing, prior_var, noise = self._mixing(features, edge_index, edge_features, mixture, atom_graph, local, num_graphs, size)
             padded = SpectralMixture(*(_pad(f.to(torch.float64), atom_graph, local, num_graphs, size, fill=1.0) for f in mixture._fields()))
-            noise_rows = noise[:, :, None].expand(-1, -1, frames).flatten(1)  # padded atoms: 1, so identity rows
             if self.method == "exact":
                 new_frames = torch.arange(frames + horizon, device=window.device)[frames:][new]
-                return self._exact(padded, mixing, dt, frames, new_frames, prior_var, noise_rows, real, y, num_obs, names), noise
+                return self._exact(padded, mixing, dt, frames, new_frames, prior_var, noise, real, y, num_obs, names), noise
+            noise_rows = noise[:, :, None].expand(-1, -1, frames).flatten(1)  # padded atoms: 1, so identity rows
+            times = torch.arange(frames + horizon, dtype=torch.float64, device=window.device)[None, :] * dt[:, None]  # (B, T + H) fs
+            t_obs, t_new = times[:, None, :frames], times[:, None, frames:]
             return self._rff(padded, mixing, t_obs, t_new[..., new], noise_rows, y, num_obs, names), noise
 
         result, noise = condition(mixture, slice(None))  # theta_0: the window's likelihood (and, not evolving, the forecast)
-        mean = result.mean.unflatten(1, (size, horizon))[atom_graph, local]  # (N, H, C)
-        var_latent = result.var.unflatten(1, (size, horizon))[atom_graph, local]
+        mean = _unpad(result.mean.unflatten(1, (size, horizon)), atom_graph, local)  # (N, H, C)
+        var_latent = _unpad(result.var.unflatten(1, (size, horizon)), atom_graph, local)
         if self.evolve:  # frame T + h from theta_{h+1}
             means, latents, noises = [], [], []
             for h in range(horizon):
                 step, step_noise = condition(mixtures[h + 1], slice(h, h + 1))
-                means.append(step.mean.unflatten(1, (size, 1))[atom_graph, local])
-                latents.append(step.var.unflatten(1, (size, 1))[atom_graph, local])
-                noises.append(step_noise[atom_graph, local])
+                means.append(_unpad(step.mean.unflatten(1, (size, 1)), atom_graph, local))
+                latents.append(_unpad(step.var.unflatten(1, (size, 1)), atom_graph, local))
+                noises.append(_unpad(step_noise, atom_graph, local))
             mean, var_latent = torch.cat(means, 1), torch.cat(latents, 1)
             noise_out = torch.stack(noises, 1)  # (N, H); the noise net sees features only: the same every frame
         else:
-            noise_out = noise[atom_graph, local, None]
+            noise_out = _unpad(noise, atom_graph, local)[:, None]
         unit = scale[atom_graph, None]
         var_latent = var_latent * unit**2
         dtype = window.dtype
@@ -306,7 +308,7 @@ class SpectralGPHead(nn.Module):
                     raise ConfigError(f"edge_features must have shape ({edge_index.shape[1]}, {self.edge_features})")
                 parts.append(edge_features.to(features.dtype))
             weight = torch.tanh(self.edge_net(torch.cat(parts, -1))[:, 0]).to(torch.float64)
-            if bool((atom_graph[src] != atom_graph[dst]).any()):
+            if num_graphs > 1 and bool((atom_graph[src] != atom_graph[dst]).any()):
                 raise ConfigError("edge_index joins atoms of different graphs")
             mixing = mixing.index_put((atom_graph[dst], local[dst], local[src]), weight, accumulate=True)
         # the prior-variance guard: rescale each row so that sum_q a_iq^2 K_q(0) equals the predicted prior
@@ -316,23 +318,30 @@ class SpectralGPHead(nn.Module):
         mixing = mixing * torch.sqrt(target / raw_var.clamp(min=1e-300))[..., None]
         return mixing, target, _pad(noise, atom_graph, local, num_graphs, size, fill=1.0)
 
-    def _exact(self, mixture, mixing, dt, frames, new_frames, prior_var, noise_rows, real, y, num_obs, names) -> Conditioned:
-        """Exact conditioning on frames 0..T-1, forecast at the integer frames ``new_frames`` (H',).
+    def _exact(self, mixture, mixing, dt, frames, new_frames, prior_var, noise, real, y, num_obs, names) -> Conditioned:
+        """Exact conditioning on frames 0..T-1, forecast at the consecutive integer frames ``new_frames`` (H',).
 
         The frames of a window are evenly spaced and every kernel is stationary, so block (i, j) of
         the covariance, ``sum_q a_iq a_jq K_q(t - t')``, depends on the lag only: the LMC sum is done
         once per lag (``_lag_covariances``), and the blocks are gathered from it (block Toeplitz),
         instead of evaluating every kernel at every pair of times and summing the (S T)^2 matrix
-        over the S processes.
+        over the S processes. Without autograd on the CPU (forecasting), ``lagged.lagged_condition``
+        writes each matrix once into the buffer LAPACK factors in place.
         """
         batch, size, horizon = mixing.shape[0], mixing.shape[1], new_frames.shape[0]
-        lagged = _lag_covariances(mixture, mixing, dt, int(new_frames.max()) + 1)  # (B, S, S, L)
+        first = int(new_frames[0])
+        lagged = _lag_covariances(mixture, mixing, dt, first + horizon)  # (B, S, S, L)
+        prior = prior_var if real is None else torch.where(real, prior_var, torch.zeros_like(prior_var))
+        prior_new = prior[:, :, None].expand(-1, -1, horizon).flatten(1).clamp(min=1e-300)
+        if lagged_usable(lagged):
+            result = lagged_condition(lagged, noise, y, prior_new, num_obs, frames, first, horizon)
+            if result is not None:
+                return result
         obs = torch.arange(frames, device=new_frames.device)
         cov_obs = _toeplitz_blocks(lagged, frames)
-        cov_obs.diagonal(dim1=-2, dim2=-1).add_(noise_rows)
+        cov_obs.diagonal(dim1=-2, dim2=-1).add_(noise[:, :, None].expand(-1, -1, frames).flatten(1))  # padded atoms: 1, identity rows
         cov_cross = _gather_blocks(lagged, _block_toeplitz_index(size, lagged.shape[-1], new_frames, obs)).reshape(batch, size * horizon, size * frames)
-        prior_new = torch.where(real, prior_var, torch.zeros_like(prior_var))[:, :, None].expand(-1, -1, horizon).flatten(1)
-        return exact_condition(cov_obs, y, cov_cross, prior_new.clamp(min=1e-300), num_obs, names)
+        return exact_condition(cov_obs, y, cov_cross, prior_new, num_obs, names)
 
     def _rff(self, mixture, mixing, t_obs, t_new, noise_rows, y, num_obs, names) -> Conditioned:
         phi_obs = mixture.rff_features(t_obs, self.rff_eps)  # (B, S, T, F) per latent process
@@ -384,6 +393,13 @@ def _block_toeplitz_index(size: int, lags: int, rows: Tensor, cols: Tensor) -> T
 def _gather_blocks(lagged: Tensor, index: Tensor) -> Tensor:
     """(B, S, S, L) lag covariances, a ``_block_toeplitz_index`` -> (B, S R S T) flat covariance entries."""
     return lagged.reshape(lagged.shape[0], -1).index_select(1, index)
+
+
+def _unpad(values: Tensor, atom_graph: Tensor, local: Tensor) -> Tensor:
+    """(B, S, ...) per graph -> (N, ...) per atom, the inverse of ``_pad`` (a view when nothing was padded)."""
+    if values.shape[0] * values.shape[1] == atom_graph.shape[0]:
+        return values.flatten(0, 1)
+    return values[atom_graph, local]
 
 
 def _pad(values: Tensor, atom_graph: Tensor, local: Tensor, num_graphs: int, size: int, fill: float = 0.0) -> Tensor:

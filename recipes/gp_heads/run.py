@@ -32,7 +32,9 @@ simulated reference, RMSE; seconds per window, the head one window at a time and
 rows per set. Spectra: each atom's predicted density beside the empirical one (Fourier transform
 of the velocity autocorrelation of the whole trajectory); the main peaks of C-H, O-H and C=O
 stretches, per molecule. Writes ``results.json``, ``table.md``, ``model.pt`` (the state dict) and
-``spectra_<molecule>.png`` to the output folder. Presets live here (not as YAML:
+``spectra_<molecule>.png`` to the output folder; ``--model out/gp_heads/model.pt`` evaluates that
+saved head instead of training one (same preset and ``--set``; the deterministic reference, which
+is not saved, is retrained from its seed). Presets live here (not as YAML:
 ``tests/test_recipes.py`` runs every ``recipes/*/*.yaml`` through ``chemnoether train --check``);
 ``--set head.steps=50`` overrides one value (JSON-parsed).
 """
@@ -62,6 +64,7 @@ from chemnoether.gp.metrics import calibration_summary
 from chemnoether.gp.spectral import to_frequency
 from chemnoether.gp.train import (
     ENCODER_ELEMENTS,
+    GPNodeModel,
     HeadConfig,
     predicted_mixture,
     prepare_molecule,
@@ -285,7 +288,15 @@ def pooled_rows(results: dict, names: list[str], arrays: list[dict]) -> dict:
     return pooled
 
 
-def run(config: dict, folder: Path) -> dict:
+def load_head(path: Path, config: HeadConfig, attr_width: int) -> GPNodeModel:
+    """The head saved by an earlier run (its ``model.pt``, a state dict), for evaluation only."""
+    model = GPNodeModel(config, attr_width)
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model
+
+
+def run(config: dict, folder: Path, model_path: Path | None = None) -> dict:
+    """Train the head (or, with ``model_path``, load a saved one: evaluation only) and evaluate it."""
     folder.mkdir(parents=True, exist_ok=True)
     head_config = HeadConfig(**config["head"])
     unknown = [g for g in config["evaluate"] if g not in GROUP_LABELS]
@@ -304,7 +315,11 @@ def run(config: dict, folder: Path) -> dict:
                     for name in config["train"] + evaluated}
     series = {name: prepare_molecule(traj, head_config.stride, name) for name, traj in trajectories.items()}
     print(f"MD of {len(series)} molecules: {time.perf_counter() - began:.1f} s")
-    model, history = train_head([series[n] for n in config["train"]], head_config)
+    if model_path is None:
+        model, history = train_head([series[n] for n in config["train"]], head_config)
+    else:  # the saved head, not retrained (the held-out molecules are evaluated with the model that was)
+        model, history = load_head(model_path, head_config, series[config["train"][0]].attrs.shape[1]), []
+        print(f"loaded the head from {model_path}")
     model.eval()
     torch.save(model.state_dict(), folder / "model.pt")
     deterministic = None
@@ -314,6 +329,7 @@ def run(config: dict, folder: Path) -> dict:
         print(f"deterministic reference trained: {time.perf_counter() - tic:.1f} s")
     results = {"train": config["train"], **{g: config[g] for g in GROUP_LABELS}, "evaluate": config["evaluate"],
                "head": config["head"], "dt_fs": series[config["train"][0]].dt_fs, "history": history,
+               "model": str(model_path) if model_path is not None else None,
                "per_molecule": {}, "peaks": {}, "pooled": {}}
     for group in config["evaluate"]:
         arrays = []
@@ -338,6 +354,8 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--out", default="out/gp_heads")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override, e.g. head.steps=50")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", type=Path, metavar="PATH",
+                        help="evaluate this saved head (an earlier run's model.pt, with the same preset and --set) instead of training one")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = copy.deepcopy(PRESETS[args.preset])
@@ -348,7 +366,7 @@ def main(argv=None) -> int:
         for part in path:
             target = target[part]
         target[last] = json.loads(value)
-    results = run(config, Path(args.out))
+    results = run(config, Path(args.out), args.model)
     print(markdown(results))
     print(f"total {results['total_seconds']:.0f} s; written to {args.out}")
     return 0
