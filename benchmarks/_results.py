@@ -1,4 +1,4 @@
-"""The JSON a benchmark writes: the rows it measured and where (date, machine, torch, device)."""
+"""What benchmarks share: the JSON they write (rows, date, machine, torch, device), skipped rows, device syncs."""
 
 from __future__ import annotations
 
@@ -17,3 +17,16 @@ def write_results(path: str, rows: list[dict], device: str, **settings) -> None:
         meta["gpu"] = torch.cuda.get_device_name()
     with open(path, "w") as handle:
         json.dump({"meta": meta, "rows": rows}, handle, indent=2)
+
+
+def sync(device: str) -> None:
+    """Wait for the device's queued work, so a timer reads the work and not its launch."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def mark_skipped(row: dict, label: str, err: Exception) -> dict:
+    """``row`` with the reason it could not run (a variant that fails is a row, not a crash)."""
+    row["skipped"] = f"{type(err).__name__}: {err}"[:400]
+    print(f"{label}: skipped ({row['skipped']})", flush=True)
+    return row

@@ -33,7 +33,7 @@ import time
 import warnings
 
 import torch
-from _results import write_results
+from _results import mark_skipped, sync, write_results
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
 from chemnoether import keys
@@ -44,10 +44,6 @@ from chemnoether.nn import _interaction
 BATCH_SIZES = (16, 64, 256, 1024)
 EDGE_CHUNKS = (1 << 14, 1 << 18, 1 << 30)
 
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def _loss(prediction, batch) -> torch.Tensor:
@@ -121,7 +117,7 @@ def _time_steps(model, call, batch, steps: int, device: str) -> tuple[float, flo
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - began)
     return times[0], statistics.median(times[2:])
 
@@ -129,7 +125,7 @@ def _time_steps(model, call, batch, steps: int, device: str) -> tuple[float, flo
 def _host_syncs(model, batch, device: str) -> int | None:
     if device != "cuda":
         return None
-    _sync(device)
+    sync(device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
@@ -157,16 +153,14 @@ def variant_rows(batch: GraphTensors, elements, device: str, steps: int) -> list
             with context():
                 began = time.perf_counter()
                 grad = _gradient(model, call, batch)  # the first call: compiles forward and backward
-                _sync(device)
+                sync(device)
                 first_s = time.perf_counter() - began
                 with torch.no_grad():
                     move = call(batch).pos.float() - batch.atom[keys.POS]
                 row["equivariance_error"] = _equivariance_error(call, batch, rotation)
                 _, step_s = _time_steps(model, call, batch, steps, device)
         except Exception as err:  # noqa: BLE001 - a variant that cannot run here is a row, not a crash
-            row["skipped"] = f"{type(err).__name__}: {err}"[:400]
-            print(f"{name}: skipped ({row['skipped']})", flush=True)
-            rows.append(row)
+            rows.append(mark_skipped(row, name, err))
             continue
         row.update({
             "first_step_s": first_s,
@@ -221,14 +215,14 @@ def edge_chunk_rows(box_atoms: int, device: str, repeats: int = 3) -> list[dict]
             _interaction.EDGE_CHUNK = _interaction.EDGE_CHUNK_ACCELERATOR = chunk
             with torch.no_grad():
                 out = model(batch).pos  # warm-up
-                _sync(device)
+                sync(device)
                 if device == "cuda":
                     torch.cuda.reset_peak_memory_stats()
                 times = []
                 for _ in range(repeats):
                     began = time.perf_counter()
                     model(batch)
-                    _sync(device)
+                    sync(device)
                     times.append(time.perf_counter() - began)
             reference = out if reference is None else reference
             rows.append({"edge_chunk": chunk, "atoms": batch.atom_graph.numel(), "edges": int(batch.near_index.shape[1]),

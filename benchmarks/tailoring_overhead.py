@@ -26,7 +26,7 @@ import statistics
 import time
 
 import torch
-from _results import write_results
+from _results import sync, write_results
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
 from chemnoether import keys
@@ -73,33 +73,29 @@ def _variants(device: str):
     }
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
 
 def _time_training(model, batch, steps: int, device: str) -> float:
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    _sync(device)
+    sync(device)
     began = time.perf_counter()
     for _ in range(steps):
         loss = _loss(model(batch), batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - began) / steps
 
 
 def _time_prediction(model, batch, steps: int, device: str) -> float:
     model.eval()
-    _sync(device)
+    sync(device)
     began = time.perf_counter()
     with torch.no_grad():
         for _ in range(steps):
             model(batch)
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - began) / steps
 
 

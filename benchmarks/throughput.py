@@ -21,7 +21,7 @@ import argparse
 import time
 
 import torch
-from _results import write_results
+from _results import mark_skipped, sync, write_results
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
 from chemnoether import keys
@@ -57,10 +57,6 @@ def _models(elements, device: str) -> dict:
     }
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
 
 def _training(model, batch: GraphTensors, steps: int, device: str, compile_mode: str | None = None) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -76,11 +72,11 @@ def _training(model, batch: GraphTensors, steps: int, device: str, compile_mode:
 
     step()  # warm-up (and compilation)
     step()
-    _sync(device)
+    sync(device)
     began = time.perf_counter()
     for _ in range(steps):
         step()
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - began) / steps
 
 
@@ -91,12 +87,16 @@ def _rollout(model, batch: GraphTensors, steps: int, device: str) -> float:
     with torch.no_grad():
         state = batch
         state = advance(state, model(state))  # warm-up
-        _sync(device)
+        sync(device)
         began = time.perf_counter()
         for _ in range(steps):
             state = advance(state, model(state))
-        _sync(device)
+        sync(device)
     return (time.perf_counter() - began) / steps
+
+
+def _train_rates(batch_size: int, atoms: int, seconds: float) -> dict:
+    return {"train_molecules_per_s": batch_size / seconds, "train_atom_steps_per_s": batch_size * atoms / seconds}
 
 
 def _compiled_row(make, batch, args, data_name: str, model_name: str, atoms: int) -> dict:
@@ -107,12 +107,8 @@ def _compiled_row(make, batch, args, data_name: str, model_name: str, atoms: int
         began = time.perf_counter()
         seconds = _training(make().to(args.device), batch, args.steps, args.device, args.compile)
     except Exception as err:  # noqa: BLE001 - a model the compiler cannot take is a row, not a crash
-        row["skipped"] = f"{type(err).__name__}: {err}"[:300]
-        print(f"{data_name} {row['model']}: skipped ({row['skipped']})", flush=True)
-        return row
-    row.update({"train_molecules_per_s": args.batch_size / seconds,
-                "train_atom_steps_per_s": args.batch_size * atoms / seconds,
-                "compile_and_time_s": time.perf_counter() - began})
+        return mark_skipped(row, f"{data_name} {row['model']}", err)
+    row.update({**_train_rates(args.batch_size, atoms, seconds), "compile_and_time_s": time.perf_counter() - began})
     print(f"{data_name} {row['model']}: train {row['train_molecules_per_s']:.0f} molecules/s", flush=True)
     return row
 
@@ -145,13 +141,10 @@ def main() -> None:
                 seconds = _training(model, train_batch, args.steps, args.device)
                 rollout_seconds = _rollout(model, roll_batch, args.steps, args.device)
             except Exception as err:  # noqa: BLE001 - a peer that cannot run here is a row, not a crash
-                row["skipped"] = f"{type(err).__name__}: {err}"[:300]
-                rows.append(row)
-                print(f"{data_name} {model_name}: skipped ({row['skipped']})", flush=True)
+                rows.append(mark_skipped(row, f"{data_name} {model_name}", err))
                 continue
             row.update({
-                "train_molecules_per_s": args.batch_size / seconds,
-                "train_atom_steps_per_s": args.batch_size * atoms / seconds,
+                **_train_rates(args.batch_size, atoms, seconds),
                 "rollout_molecule_steps_per_s": roll_count / rollout_seconds,
                 "peak_gpu_MiB": torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else None,
             })

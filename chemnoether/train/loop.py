@@ -103,6 +103,12 @@ class _Trainer:
         self.train_data, self.val_data = train_data, val_data
         self.config, self.recipe, self.run_dir = config, recipe, run_dir
         self.env, self.device = env, device
+        if config.amp and any(getattr(part, "autocast_safe", True) is False for part in model.modules()):
+            raise ConfigError(
+                f"train.amp: {type(model).__name__} cannot run under torch.autocast (its e3nn tensor products "
+                "and solves need one dtype; benchmarks/speedups.py); set train.amp: false, and for speed "
+                "try train.compile"
+            )
         self.net = wrap_model(model, env, device, config.find_unused_parameters)
         if config.compile != "off":
             # only the training step: evaluation batches come in other shapes, each a recompile
@@ -117,12 +123,6 @@ class _Trainer:
         epochs_steps = config.epochs * self.steps_per_epoch if config.epochs is not None else math.inf
         self.total_steps = int(min(epochs_steps, config.max_steps if config.max_steps is not None else math.inf))
         self.schedule = LRSchedule(self.optimizer, config, self.total_steps)
-        if config.amp and any(getattr(part, "autocast_safe", True) is False for part in model.modules()):
-            raise ConfigError(
-                f"train.amp: {type(model).__name__} cannot run under torch.autocast (its e3nn tensor products "
-                "and solves need one dtype; benchmarks/speedups.py); set train.amp: false, and for speed "
-                "try train.compile"
-            )
         self.amp = config.amp and device.type == "cuda"
         if config.amp and not self.amp:
             logger.info("train.amp is ignored on %s: mixed precision is for CUDA devices", device)
