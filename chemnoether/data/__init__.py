@@ -13,7 +13,7 @@ from chemnoether.data.generate import generate_md
 from chemnoether.data.md_chunks import load_generated
 from chemnoether.data.md_report import energy_report
 from chemnoether.data.molecules import KNOWN_MOLECULES, resolve_molecule
-from chemnoether.data.ops import (
+from chemnoether.core.ops import (
     edge_vectors,
     pool_atoms,
     pool_incidence,
@@ -30,7 +30,7 @@ from chemnoether.data.splits import (
     time_block_split,
     window_overlap,
 )
-from chemnoether.data.tensors import GraphTensors, collate_graphs
+from chemnoether.core.tensors import GraphTensors, collate_graphs
 from chemnoether.data.topology import (
     Topology,
     md17_topology,

@@ -39,7 +39,7 @@ from chemnoether.errors import (
     InvalidMoleculeError,
     SimulationError,
 )
-from chemnoether.featurize._mol_prep import embed_conformer
+from chemnoether.featurize.mol_prep import embed_conformer
 
 THERMOSTATS = ("nve", "langevin")
 POTENTIALS = ("mmff", "gfn2")

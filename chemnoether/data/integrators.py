@@ -1,10 +1,7 @@
 """Plain numpy MD integrators over a ``Potential``: velocity Verlet (NVE) and Langevin BAOAB (NVT).
 
-Units are chemnoether's: Å, fs, Å/fs, amu, eV, eV/Å. Two constants bridge them, both from ASE
-(whose time unit is Å·sqrt(amu/eV) = 10.18 fs, so ``units.fs`` = 0.0982 of it):
-
-* acceleration: F/m in eV/(Å·amu) times ``ACCELERATION_UNIT`` = ``units.fs**2`` gives Å/fs²;
-* kinetic energy: ½·m·v² in amu·Å²/fs² divided by ``units.fs**2`` gives eV.
+Units are chemnoether's: Å, fs, Å/fs, amu, eV, eV/Å; ``chemnoether.core.units`` bridges them
+(acceleration F/m times ``ACCELERATION_UNIT`` gives Å/fs²; ``kinetic_energy`` gives eV).
 
 The loops avoid per-step Python work beyond the potential call: arrays are preallocated and
 updated in place, the frame buffer is written by row. A run of ``n`` steps records a frame after
@@ -17,13 +14,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from ase import units
 
+from chemnoether.core.units import ACCELERATION_UNIT, BOLTZMANN_EV_PER_K, FS, kinetic_energy
 from chemnoether.data.potentials import Potential
 from chemnoether.errors import SimulationError
 
-ACCELERATION_UNIT = units.fs**2  # eV/(Å·amu) -> Å/fs²: 0.00964853
-BOLTZMANN_EV_PER_K = units.kB  # 8.617333e-5 eV/K
 
 
 @dataclass
@@ -65,11 +60,6 @@ class FrameBuffer:
         self.count = k + 1
 
 
-def kinetic_energy(masses: np.ndarray, velocities: np.ndarray) -> float:
-    """½·Σ m v², eV (masses (N,) amu, velocities (N, 3) Å/fs)."""
-    return 0.5 * float(np.einsum("n,ni,ni->", masses, velocities, velocities)) / ACCELERATION_UNIT
-
-
 def degrees_of_freedom(n_atoms: int) -> int:
     """3N - 3: the net momentum is zero (removed at the start, kept out of the thermostat's noise)."""
     return max(3 * n_atoms - 3, 1)
@@ -88,7 +78,7 @@ def remove_net_momentum(masses: np.ndarray, velocities: np.ndarray) -> np.ndarra
 
 def maxwell_boltzmann_velocities(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """(N, 3) Å/fs drawn at ``temperature`` K, net momentum removed (so KE ≈ (3N-3)/2·kB·T on average)."""
-    sigma = np.sqrt(BOLTZMANN_EV_PER_K * temperature / masses) * units.fs  # per atom, Å/fs
+    sigma = np.sqrt(BOLTZMANN_EV_PER_K * temperature / masses) * FS  # per atom, Å/fs
     velocities = rng.standard_normal((len(masses), 3)) * sigma[:, None]
     return remove_net_momentum(masses, velocities)
 
@@ -187,7 +177,7 @@ class LangevinBAOAB(_Integrator):
         self.friction_per_fs = float(friction_per_fs)
         self.rng = rng
         self._c1 = math.exp(-self.friction_per_fs * self.dt_fs)
-        sigma = np.sqrt(BOLTZMANN_EV_PER_K * self.temperature / self.masses) * units.fs  # Å/fs
+        sigma = np.sqrt(BOLTZMANN_EV_PER_K * self.temperature / self.masses) * FS  # Å/fs
         self._noise_scale = (math.sqrt(1.0 - self._c1**2) * sigma)[:, None]
 
     def run(self, state: MDState, n_steps: int, *, save_every: int = 1, frames: FrameBuffer | None = None) -> MDState:

@@ -44,7 +44,7 @@ from chemnoether import keys
 from chemnoether.data.trajectory import Trajectory
 from chemnoether.errors import ConfigError, TrajectoryFormatError
 from chemnoether.featurize import element_one_hot, molecule_parts, parse_smiles
-from chemnoether.featurize._build import BatchParts, GraphParts
+from chemnoether.featurize.assemble import BatchParts, GraphParts
 from chemnoether.featurize.neighbors import checked_cutoff, radius_edges
 
 TOPOLOGY_KINDS = ("smiles", "md17", "radius")

@@ -27,7 +27,7 @@ from rdkit import Chem
 from chemnoether import keys
 from chemnoether.data._mmff_terms import MMFFTerms
 from chemnoether.data.potentials import KCAL_PER_MOL_IN_EV
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 
 __all__ = ["FAMILIES", "MMFFTerms", "mmff_energy", "mmff_energy_terms", "mmff_torch_potential"]

@@ -33,11 +33,11 @@ from torch.utils.data import (
 )
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.data.topology import _NUMPY_FLOAT, Topology, topology_for
 from chemnoether.data.trajectory import Trajectory
 from chemnoether.errors import ConfigError, TrajectoryFormatError
-from chemnoether.featurize._build import build_batched_graph, build_graph
+from chemnoether.featurize.assemble import build_batched_graph, build_graph
 
 VELOCITY_SOURCES = ("trajectory", "forward_difference")
 _SHOWN_STARTS = 5

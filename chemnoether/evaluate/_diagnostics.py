@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ChemNoetherError, ConfigError
 from chemnoether.evaluate._run import OpenedRun, model_dtype, steps_of_room, true_states
 from chemnoether.evaluate.metrics import as_x100, rollout_mse

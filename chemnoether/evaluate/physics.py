@@ -7,8 +7,8 @@ returns per-frame values, so that drifts can be read against time.
 from __future__ import annotations
 
 import numpy as np
-from ase import units
 
+from chemnoether.core.units import kinetic_energy  # noqa: F401 - re-exported: the one kinetic energy
 from chemnoether.data.potentials import Potential
 
 
@@ -24,11 +24,6 @@ def angular_momentum(masses: np.ndarray, pos: np.ndarray, vel: np.ndarray) -> np
     rel_pos = pos - com[..., None, :]
     rel_vel = vel - com_vel[..., None, :]
     return np.einsum("n,...ni->...i", masses, np.cross(rel_pos, rel_vel))
-
-
-def kinetic_energy(masses: np.ndarray, vel: np.ndarray) -> np.ndarray:
-    """(..., T) kinetic energy, eV (Å/fs converted through ASE's time unit)."""
-    return 0.5 * np.einsum("n,...ni->...", masses, (vel / units.fs) ** 2)
 
 
 def potential_energy(potential: Potential, pos: np.ndarray) -> np.ndarray:

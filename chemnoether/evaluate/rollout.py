@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.data.topology import Topology
 from chemnoether.errors import ConfigError
-from chemnoether.featurize._build import build_batched_graph
+from chemnoether.featurize.assemble import build_batched_graph
 
 MAX_EXCURSION_A = 1.0e4  # Å from the start's centre: far beyond any physical step, short of float overflow
 

@@ -23,7 +23,7 @@ from chemnoether.errors import (
     InvalidStructureError,
     UnsupportedElementError,
 )
-from chemnoether.featurize._build import GraphParts, build_graph
+from chemnoether.featurize.assemble import GraphParts, build_graph
 from chemnoether.featurize._perceive_bonds import molecule_from_geometry
 from chemnoether.featurize.features import ELEMENT_Z, ELEMENTS
 from chemnoether.featurize.neighbors import (

@@ -21,7 +21,7 @@ from rdkit import Chem, rdBase
 from tqdm.auto import tqdm
 
 from chemnoether.errors import ChemNoetherError, ConfigError
-from chemnoether.featurize._build import BatchParts, build_batched_graph, build_graph
+from chemnoether.featurize.assemble import BatchParts, build_batched_graph, build_graph
 from chemnoether.featurize.rdkit_graph import (
     mol_options,
     mols_to_batch,

@@ -20,7 +20,7 @@ import torch
 from chemnoether import keys
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import GraphFormatError
-from chemnoether.featurize._build import BatchParts
+from chemnoether.featurize.assemble import BatchParts
 from chemnoether.featurize.batch import FeaturizeResult
 
 _NODE_LABEL = "num_nodes:"

@@ -17,8 +17,8 @@ from rdkit import Chem, rdBase
 from chemnoether import keys
 from chemnoether.errors import ChemNoetherError, GraphFormatError, InvalidMoleculeError
 from chemnoether.featurize import features
-from chemnoether.featurize._build import BatchParts, GraphParts, build_graph
-from chemnoether.featurize._mol_prep import (  # noqa: F401 - re-exported: part of this module's API
+from chemnoether.featurize.assemble import BatchParts, GraphParts, build_graph
+from chemnoether.featurize.mol_prep import (  # noqa: F401 - re-exported: part of this module's API
     DEFAULT_SUBGRAPHS,
     MolOptions,
     describe,

@@ -23,8 +23,8 @@ from e3nn import o3
 from torch import Tensor
 
 from chemnoether import keys
-from chemnoether.data.ops import scatter_sum
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.ops import scatter_sum
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.models import EquivariantDynamics
 from chemnoether.nn._interaction import _RESIDUAL_NORM, EDGE_CHUNK
 

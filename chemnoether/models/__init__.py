@@ -1,10 +1,11 @@
 """Dynamics models: state at t -> state at t + dt, all behind one interface (``DynamicsModel``).
 
 * ``EquivariantDynamics``: the E(3)-equivariant e3nn interaction network (DESIGN.md section 5).
-* ``EGNNDynamics``: the EGNN peer on ``dgl.nn.EGNNConv`` (CPU only with PyPI's DGL).
+* ``EGNNDynamics``: the EGNN peer (``dgl.nn.EGNNConv``, or the same layers on plain tensors).
 * ``ConstantVelocity``: ``pos + vel * dt``, the trivial peer.
 
-``build_model(kind, **config)`` builds any of them by name; ``model.config`` rebuilds it.
+``build_model(kind, **config)`` builds any registered kind by name (``chemnoether.core.registry``);
+``model.config`` rebuilds it. ``docs/architecture.md`` shows how to add a model.
 """
 
 from chemnoether.models.base import (
@@ -14,7 +15,7 @@ from chemnoether.models.base import (
     remove_mass_weighted_mean,
     select_edges,
 )
-from chemnoether.models.builders import BUILDERS, MODEL_KINDS, build_model
+from chemnoether.models.builders import BUILDERS, build_model, model_kinds
 from chemnoether.models.constant_velocity import ConstantVelocity
 from chemnoether.models.egnn import EGNNDynamics
 from chemnoether.models.equivariant import EquivariantDynamics
@@ -23,13 +24,13 @@ from chemnoether.models.statistics import dataset_statistics
 __all__ = [
     "BUILDERS",
     "EDGE_CHOICES",
-    "MODEL_KINDS",
     "ConstantVelocity",
     "DynamicsModel",
     "EGNNDynamics",
     "EquivariantDynamics",
     "Prediction",
     "build_model",
+    "model_kinds",
     "dataset_statistics",
     "remove_mass_weighted_mean",
     "select_edges",

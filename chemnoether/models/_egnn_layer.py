@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from chemnoether.data.ops import scatter_mean, scatter_sum
+from chemnoether.core.ops import scatter_mean, scatter_sum
 
 
 class TorchEGNNConv(torch.nn.Module):

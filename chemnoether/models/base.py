@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import torch
 
 from chemnoether import keys
-from chemnoether.data.ops import pool_atoms
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.ops import pool_atoms
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError, GraphFormatError
 
 EDGE_CHOICES = ("near", "bond", "both")

@@ -1,55 +1,17 @@
-"""``build_model(kind, **options)``: every model kind by name, from an explicit, immutable mapping.
+"""Registers the dynamics models of this package with ``chemnoether.core.registry``.
 
-A checkpoint stores ``model.kind`` and ``model.config``; ``build_model(kind, **config)`` rebuilds
-the same architecture. Model code never reads config files; the training script does.
+``build_model(kind, **config)`` then rebuilds any of them by name; the tailored wrapper
+(``noether_tailored``) is registered by ``chemnoether.noether``, which builds on these models.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from types import MappingProxyType
-
-from chemnoether.errors import ConfigError
-from chemnoether.models.base import DynamicsModel
+from chemnoether.core.registry import BUILDERS, build_model, model_kinds, register_model
 from chemnoether.models.constant_velocity import ConstantVelocity
 from chemnoether.models.egnn import EGNNDynamics
 from chemnoether.models.equivariant import EquivariantDynamics
 
+for _model in (EquivariantDynamics, EGNNDynamics, ConstantVelocity):
+    register_model(_model.kind, _model)
 
-def _noether_tailored(model: dict, g: dict, options: dict | None = None, learn_lr: bool = False, anchor: str = "start"):
-    """A meta-tailored model (``chemnoether.noether.NoetherTailoredModel``) around ``model``."""
-    # imported on use: chemnoether.noether builds on chemnoether.models
-    from chemnoether.noether.tailored_model import build_tailored_model  # noqa: PLC0415
-
-    return build_tailored_model(model, g, options, learn_lr, anchor)
-
-
-BUILDERS: MappingProxyType[str, Callable[..., DynamicsModel]] = MappingProxyType(
-    {
-        EquivariantDynamics.kind: EquivariantDynamics,
-        EGNNDynamics.kind: EGNNDynamics,
-        ConstantVelocity.kind: ConstantVelocity,
-        "noether_tailored": _noether_tailored,
-    }
-)
-MODEL_KINDS: tuple[str, ...] = tuple(BUILDERS)
-
-
-def build_model(kind: str, **options) -> DynamicsModel:
-    """A new model of ``kind`` (one of ``MODEL_KINDS``) built with ``options`` (its keyword arguments).
-
-    Raises:
-        ConfigError: an unknown kind (listing the kinds), an unknown or missing option (listing
-            the accepted ones), or a bad value.
-    """
-    builder = BUILDERS.get(kind) if isinstance(kind, str) else None
-    if builder is None:
-        raise ConfigError(f"unknown model kind {kind!r}; choose one of {list(MODEL_KINDS)}")
-    signature = inspect.signature(builder)
-    try:
-        signature.bind(**options)
-    except TypeError as err:
-        accepted = [name for name in signature.parameters]
-        raise ConfigError(f"model kind {kind!r}: {err}; its options are {accepted}") from err
-    return builder(**options)
+__all__ = ["BUILDERS", "build_model", "model_kinds"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.models.base import DynamicsModel, Prediction, time_step_per_atom
 from chemnoether.nn import checked_elements
 

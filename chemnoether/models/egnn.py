@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import dgl
 import torch
-from dgl.nn import EGNNConv
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 from chemnoether.models._egnn_layer import TorchEGNNConv, egnn_conv
-from chemnoether.models._options import flag, positive_float, positive_int
+from chemnoether.core.options import flag, positive_float, positive_int
 from chemnoether.models.base import (
     DynamicsModel,
     Prediction,
@@ -97,7 +95,11 @@ class EGNNDynamics(DynamicsModel):
         self.conserve_momentum = conserve_momentum
         self.element_types = element_types
         self.embedding = torch.nn.Linear(element_types.num_types + 1, hidden)
-        layer = EGNNConv if backend == "dgl" else TorchEGNNConv
+        if backend == "dgl":
+            # DGL only for this backend: chemnoether.models imports without it
+            from dgl.nn import EGNNConv as layer  # noqa: PLC0415
+        else:
+            layer = TorchEGNNConv
         self.convs = torch.nn.ModuleList(layer(hidden, hidden, hidden) for _ in range(layers))
         self.velocity_gates = torch.nn.ModuleList(_mlp(hidden, 1, bias=1.0 / layers) for _ in range(layers))
         self.velocity_gains = _mlp(hidden, layers, bias=2.0)
@@ -111,7 +113,12 @@ class EGNNDynamics(DynamicsModel):
         edge_index, shift = select_edges(batch, self.edges)
         # PyPI's DGL is CPU-only: elsewhere DGL's layers run as the same arithmetic on plain tensors
         on_dgl = self.backend == "dgl" and pos.device.type == "cpu"
-        graph = dgl.graph((edge_index[0], edge_index[1]), num_nodes=pos.shape[0]) if on_dgl else edge_index
+        if on_dgl:
+            import dgl  # noqa: PLC0415 - loaded by __init__ already for this backend
+
+            graph = dgl.graph((edge_index[0], edge_index[1]), num_nodes=pos.shape[0])
+        else:
+            graph = edge_index
         layer = (lambda conv, g, h, x: conv(g, h, x)) if on_dgl else egnn_conv
         if shift.numel() and bool((shift != 0).any()):
             raise ConfigError(

@@ -8,10 +8,10 @@ import torch
 from e3nn import o3
 
 from chemnoether import keys
-from chemnoether.data.ops import edge_vectors
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.ops import edge_vectors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
-from chemnoether.models._options import flag, positive_float, positive_int
+from chemnoether.core.options import flag, positive_float, positive_int
 from chemnoether.models.base import (
     DynamicsModel,
     Prediction,

@@ -13,8 +13,8 @@ from itertools import islice
 import numpy as np
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
-from chemnoether.models.builders import BUILDERS
+from chemnoether.core.tensors import GraphTensors
+from chemnoether.core.registry import BUILDERS
 from chemnoether.models.statistics import dataset_statistics
 
 _STATISTIC_BATCHES = 8  # of 32 windows: enough for scales good to a few percent

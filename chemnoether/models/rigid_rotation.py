@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from chemnoether.data.ops import pool_atoms
+from chemnoether.core.ops import pool_atoms
 
 # inertia tensors of (near-)linear molecules are singular about their axis: a small isotropic
 # term (relative to the trace) keeps the solve finite and leaves the spin about the axis at ~0

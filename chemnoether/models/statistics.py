@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError, GraphFormatError
 from chemnoether.models.base import checked_edges, select_edges, time_step_per_atom
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from ase.data import chemical_symbols
 
+from chemnoether.core.elements import symbol
 from chemnoether.errors import ConfigError
 
 MAX_ATOMIC_NUMBER = 118
@@ -14,8 +14,7 @@ MAX_ATOMIC_NUMBER = 118
 
 def element_label(z: int) -> str:
     """``"8 (O)"``: an atomic number with its symbol, for messages."""
-    symbol = chemical_symbols[z] if 0 < z <= MAX_ATOMIC_NUMBER else "?"
-    return f"{z} ({symbol})"
+    return f"{z} ({symbol(z)})"
 
 
 def checked_elements(elements: Sequence[int]) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ import torch
 from e3nn import o3
 from e3nn.nn import FullyConnectedNet
 
-from chemnoether.data.ops import scatter_sum
+from chemnoether.core.ops import scatter_sum
 from chemnoether.errors import ConfigError
 from chemnoether.nn._conditional import BlockCondition, ConditionalAffine
 from chemnoether.nn._gate import IrrepsGate

@@ -1,4 +1,4 @@
-"""Noether networks for molecular dynamics (DESIGN.md section 6).
+"""Noether networks for molecular dynamics (``docs/architecture.md``, "Noether").
 
 * ``NoetherEmbedding``: a learned invariant g_phi(state) -> (B, k).
 * Oracles with the same interface: ``LinearMomentum``, ``AngularMomentum``, ``TotalEnergy``.
@@ -7,6 +7,7 @@
   model's own rollout; ``meta_tailoring_loss`` and ``NoetherTailoredModel`` meta-train through it.
 """
 
+from chemnoether.core.registry import register_model
 from chemnoether.noether.embeddings import NoetherEmbedding
 from chemnoether.noether.losses import MODES, noether_loss, noether_loss_per_graph
 from chemnoether.noether.oracles import (
@@ -15,10 +16,10 @@ from chemnoether.noether.oracles import (
     TotalEnergy,
     angular_momentum,
     harmonic_bond_potential,
-    kinetic_energy,
+    kinetic_energy_per_graph,
     linear_momentum,
 )
-from chemnoether.noether.tailored_model import NoetherTailoredModel
+from chemnoether.noether.tailored_model import NoetherTailoredModel, build_tailored_model
 from chemnoether.noether.tailoring import (
     TailoringInfo,
     TailoringOptions,
@@ -30,6 +31,9 @@ from chemnoether.noether.tailoring import (
     tailor,
     tailoring_loss,
 )
+
+# the wrapper is a model kind of its own: checkpoints of tailored runs rebuild through build_model
+register_model("noether_tailored", build_tailored_model)
 
 __all__ = [
     "MODES",
@@ -45,7 +49,7 @@ __all__ = [
     "as_conditioning",
     "harmonic_bond_potential",
     "identity_parameters",
-    "kinetic_energy",
+    "kinetic_energy_per_graph",
     "linear_momentum",
     "meta_tailoring_loss",
     "noether_loss",

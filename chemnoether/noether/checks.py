@@ -14,7 +14,8 @@ from dataclasses import replace
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
+from chemnoether.core.transforms import rotate_batch, translate_batch
 from chemnoether.errors import ConfigError
 from chemnoether.noether.losses import Embedding, noether_loss_per_graph
 
@@ -29,8 +30,6 @@ def _fixed_orthogonal(dtype: torch.dtype, device) -> torch.Tensor:
 
 
 def _transformed(state: GraphTensors, matrix: torch.Tensor, shift: torch.Tensor) -> GraphTensors:
-    from chemnoether.nn._testing import rotate_batch, translate_batch  # noqa: PLC0415 - e3nn on use
-
     return translate_batch(rotate_batch(state, matrix), shift)
 
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import torch
 
 from chemnoether import keys
-from chemnoether.data.ops import edge_vectors, pool_atoms, pool_incidence, scatter_sum
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.ops import edge_vectors, pool_atoms, pool_incidence, scatter_sum
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
-from chemnoether.models._options import positive_int
+from chemnoether.core.options import positive_int
 from chemnoether.models.base import checked_edges, select_edges
 from chemnoether.nn import BesselBasis, ElementTypes, PolynomialCutoff, silu_mlp
 

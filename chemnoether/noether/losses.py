@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 
 Embedding = Callable[[GraphTensors], torch.Tensor]

@@ -14,18 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from ase import units
 
 from chemnoether import keys
-from chemnoether.data.ops import edge_vectors, pool_atoms
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.ops import edge_vectors, pool_atoms
+from chemnoether.core.tensors import GraphTensors
+from chemnoether.core.units import kinetic_energy_per_atom
 from chemnoether.errors import ConfigError
 
 TorchEnergy = Callable[[GraphTensors], torch.Tensor]
-
-# (Å/fs)^2 * amu -> eV: ASE's time unit makes v / units.fs a velocity in its internal units
-_KINETIC_FACTOR = 0.5 / units.fs**2
-
 
 def _masses(state: GraphTensors, like: torch.Tensor) -> torch.Tensor:
     return state.atom[keys.MASSES].to(like.dtype).reshape(-1, 1)
@@ -51,10 +47,10 @@ def angular_momentum(state: GraphTensors) -> torch.Tensor:
     return pool_atoms(m * torch.cross(pos - centre, vel - drift, dim=1), graphs, b)
 
 
-def kinetic_energy(state: GraphTensors) -> torch.Tensor:
-    """(B,) kinetic energy ``sum_i m_i |v_i|^2 / 2`` per graph, eV (as ``evaluate.physics.kinetic_energy``)."""
+def kinetic_energy_per_graph(state: GraphTensors) -> torch.Tensor:
+    """(B,) kinetic energy ``sum_i m_i |v_i|^2 / 2`` per graph, eV (``core.units.kinetic_energy`` summed per graph)."""
     vel = state.atom[keys.VEL]
-    per_atom = _KINETIC_FACTOR * _masses(state, vel).squeeze(1) * vel.pow(2).sum(dim=1)
+    per_atom = kinetic_energy_per_atom(_masses(state, vel).squeeze(1), vel)
     return pool_atoms(per_atom, state.atom_graph, state.num_graphs)
 
 
@@ -124,7 +120,7 @@ class TotalEnergy(torch.nn.Module):
         self.potential = potential
 
     def forward(self, state: GraphTensors) -> torch.Tensor:
-        energy = kinetic_energy(state)
+        energy = kinetic_energy_per_graph(state)
         if self.potential is not None:
             energy = energy + self.potential(state).reshape(-1)
         return energy.unsqueeze(1)

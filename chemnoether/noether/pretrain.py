@@ -20,7 +20,7 @@ from dataclasses import replace
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from chemnoether.noether.embeddings import NoetherEmbedding
 from chemnoether.noether.oracles import AngularMomentum, LinearMomentum, TotalEnergy
 from chemnoether.noether.tailored_model import NoetherTailoredModel
 from chemnoether.noether.tailoring import TailoringOptions
-from chemnoether.train._typecheck import coerce_fields
+from chemnoether.core.typecheck import coerce_fields
 
 G_KINDS = ("learned", "linear_momentum", "angular_momentum", "energy")
 

@@ -21,7 +21,8 @@ import math
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.registry import build_model
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 from chemnoether.models.base import Prediction
 from chemnoether.noether.checks import check_noether_loss_invariant
@@ -118,7 +119,6 @@ def build_tailored_model(
     model: dict, g: dict, options: dict | None = None, learn_lr: bool = False, anchor: str = "start"
 ) -> NoetherTailoredModel:
     """``NoetherTailoredModel`` from plain descriptions (``NoetherTailoredModel.config``)."""
-    from chemnoether.models.builders import build_model  # noqa: PLC0415 - builders registers this function
     from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
 
     if not isinstance(model, dict) or not isinstance(model.get("kind"), str):

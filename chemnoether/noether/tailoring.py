@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 from chemnoether.models.base import Prediction
 from chemnoether.nn import BlockCondition

@@ -38,8 +38,8 @@ from rdkit import Chem, rdBase
 from tqdm.auto import tqdm
 
 from chemnoether import keys
-from chemnoether.data.ops import pool_atoms, pool_incidence, scatter_sum
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.ops import pool_atoms, pool_incidence, scatter_sum
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import InvalidMoleculeError
 from chemnoether.featurize import (
     DEFAULT_ATOM_FEATURIZER,
@@ -47,7 +47,7 @@ from chemnoether.featurize import (
     SUBGRAPH_TYPES,
     featurize_smiles,
 )
-from chemnoether.models._options import positive_int
+from chemnoether.core.options import positive_int
 from chemnoether.nn import silu_mlp
 from chemnoether.reactions.parse import Reaction, smiles_of
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from chemnoether.data.tensors import GraphTensors, collate_graphs
+from chemnoether.core.tensors import GraphTensors, collate_graphs
 from chemnoether.data.windows import PairWindows, RolloutWindows
 from chemnoether.train.distributed import DistEnv
 

@@ -68,6 +68,16 @@ def find_checkpoint(run_dir_or_checkpoint: str | os.PathLike, which: str = "best
     raise CheckpointError(f"run directory {path} holds no {' or '.join(names)}; has a run been started there?")
 
 
+def default_builder():
+    """``build_model`` with every kind this package ships registered (the models and the tailored wrapper)."""
+    # on use: chemnoether.train imports without the model stack (the CLI's --help stays fast)
+    import chemnoether.models  # noqa: F401, PLC0415 - registers the dynamics models
+    import chemnoether.noether  # noqa: F401, PLC0415 - registers noether_tailored
+    from chemnoether.core.registry import build_model  # noqa: PLC0415
+
+    return build_model
+
+
 def load_model(
     run_dir_or_checkpoint: str | os.PathLike,
     device: str | torch.device = "cpu",
@@ -100,7 +110,7 @@ def load_model(
             "pass allow_other_version=True to try loading it anyway"
         )
     if builder is None:
-        from chemnoether.models import build_model as builder  # noqa: PLC0415 - train imports without models
+        builder = default_builder()
 
     model = builder(saved_kind, **config)
     check_state_keys(model.state_dict(), payload["model_state"], path, saved_kind, version)

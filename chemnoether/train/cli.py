@@ -91,6 +91,6 @@ def _pretrain_g(model, section, train_windows, train_config) -> None:
 
 
 def _default_builder():
-    from chemnoether.models import build_model  # noqa: PLC0415
+    from chemnoether.train.checkpoint import default_builder  # noqa: PLC0415
 
-    return build_model
+    return default_builder()

@@ -23,7 +23,7 @@ import yaml
 
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import ConfigError
-from chemnoether.train._typecheck import (
+from chemnoether.core.typecheck import (
     _suggestion,
     coerce,
     coerce_fields,

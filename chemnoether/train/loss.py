@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.train.config import LossWeights
 
 LossFn = Callable[[object, GraphTensors], torch.Tensor]

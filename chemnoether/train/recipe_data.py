@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 
 from chemnoether.errors import ConfigError
-from chemnoether.train._typecheck import coerce_fields
+from chemnoether.core.typecheck import coerce_fields
 
 
 @dataclass

@@ -14,7 +14,7 @@ import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
 from chemnoether.data.molecules import KNOWN_MOLECULES
 from chemnoether.data.potentials import KCAL_PER_MOL_IN_EV, MMFFPotential
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.data.torch_mmff import (
     FAMILIES,
     MMFFTerms,
@@ -24,7 +24,7 @@ from chemnoether.data.torch_mmff import (
 )
 from chemnoether.errors import ConfigError, InvalidMoleculeError, MissingConformerError
 from chemnoether.featurize.rdkit_graph import mol_to_graph
-from chemnoether.nn._testing import random_orthogonal
+from chemnoether.nn.testing import random_orthogonal
 from chemnoether.noether import TotalEnergy
 
 from ._molecules import embedded

@@ -13,7 +13,7 @@ import chemnoether  # noqa: F401  (before dgl, see chemnoether._dgl_compat)
 from chemnoether import keys
 from chemnoether.errors import GraphFormatError
 from chemnoether.featurize import mol_to_graph, molecule_parts, smiles_to_graph
-from chemnoether.featurize._build import (
+from chemnoether.featurize.assemble import (
     BatchParts,
     GraphParts,
     build_batched_graph,

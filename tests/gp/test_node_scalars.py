@@ -6,7 +6,7 @@ import torch
 import chemnoether  # noqa: F401 - before dgl
 from chemnoether.data import GraphTensors, PairWindows, generate_md
 from chemnoether.models import EquivariantDynamics
-from chemnoether.nn._testing import (
+from chemnoether.nn.testing import (
     float64_default,
     permute_batch,
     random_orthogonal,

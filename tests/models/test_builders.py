@@ -1,23 +1,32 @@
-"""build_model: kinds by name from an immutable mapping, with precise errors."""
+"""build_model: kinds by name from the core registry, with precise errors."""
 
 import pytest
 
 from chemnoether.errors import ConfigError
+import chemnoether.noether  # noqa: F401 - registers noether_tailored
+from chemnoether.core.registry import register_model
 from chemnoether.models import (
     BUILDERS,
-    MODEL_KINDS,
     EGNNDynamics,
     EquivariantDynamics,
     build_model,
+    model_kinds,
 )
 
 
 def test_kinds():
-    assert MODEL_KINDS == ("equivariant", "egnn", "constant_velocity", "noether_tailored")
+    assert model_kinds() == ("equivariant", "egnn", "constant_velocity", "noether_tailored")
     assert isinstance(build_model("equivariant", elements=[1, 6], channels=4, layers=1), EquivariantDynamics)
     assert isinstance(build_model("egnn", elements=[1, 6]), EGNNDynamics)
     with pytest.raises(TypeError):
         BUILDERS["mine"] = EquivariantDynamics
+
+
+def test_a_taken_kind_cannot_be_replaced():
+    register_model("equivariant", EquivariantDynamics)  # the same builder again is harmless
+    with pytest.raises(ConfigError, match="'egnn' is already registered"):
+        register_model("egnn", EquivariantDynamics)
+    assert BUILDERS["egnn"] is EGNNDynamics
 
 
 def test_unknown_kind_lists_the_kinds():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from chemnoether.models import EquivariantDynamics
-from chemnoether.nn._testing import float64_default
+from chemnoether.nn.testing import float64_default
 
 from .conftest import HCO, batch_of
 

@@ -11,9 +11,10 @@ import torch
 
 from chemnoether import keys
 from chemnoether.data import GraphTensors
+import chemnoether.noether  # noqa: F401 - registers noether_tailored
 from chemnoether.errors import ConfigError, GraphFormatError
-from chemnoether.models import MODEL_KINDS, build_model
-from chemnoether.nn._testing import (
+from chemnoether.models import build_model, model_kinds
+from chemnoether.nn.testing import (
     assert_batch_invariant,
     assert_equivariant_dynamics,
     assert_gradients_flow,
@@ -23,6 +24,8 @@ from chemnoether.nn._testing import (
 )
 
 from .conftest import HCO, batch_of, windows
+
+MODEL_KINDS = model_kinds()
 
 SMALL = {
     "equivariant": {"channels": 8, "layers": 2},

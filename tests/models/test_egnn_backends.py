@@ -5,7 +5,7 @@ import torch
 
 from chemnoether.errors import ConfigError
 from chemnoether.models import build_model
-from chemnoether.nn._testing import float64_default
+from chemnoether.nn.testing import float64_default
 
 from .conftest import HCO, batch_of
 

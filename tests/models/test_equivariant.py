@@ -8,7 +8,7 @@ from chemnoether import keys
 from chemnoether.errors import ConfigError
 from chemnoether.models import EquivariantDynamics, dataset_statistics
 from chemnoether.nn import BlockCondition
-from chemnoether.nn._testing import (
+from chemnoether.nn.testing import (
     assert_equivariant_dynamics,
     assert_momentum_conserved,
     float64_default,

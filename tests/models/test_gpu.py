@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from chemnoether.models import ConstantVelocity, EGNNDynamics, EquivariantDynamics
-from chemnoether.nn._testing import (
+from chemnoether.nn.testing import (
     assert_equivariant_dynamics,
     assert_momentum_conserved,
     float64_default,

@@ -13,7 +13,7 @@ from chemnoether.nn import (
     IrrepsGate,
     NodeEmbedding,
 )
-from chemnoether.nn._testing import random_orthogonal
+from chemnoether.nn.testing import random_orthogonal
 
 HIDDEN = {1: o3.Irreps("4x0e+4x1o"), 2: o3.Irreps("4x0e+4x1o+4x2e")}
 

@@ -5,7 +5,7 @@ from e3nn import o3
 
 import chemnoether.nn._interaction as interaction
 from chemnoether.nn import InteractionBlock
-from chemnoether.nn._testing import float64_default
+from chemnoether.nn.testing import float64_default
 
 
 def test_edge_slices_give_the_same_features_and_gradients(monkeypatch):

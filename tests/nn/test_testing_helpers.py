@@ -7,7 +7,7 @@ import chemnoether  # noqa: F401
 from chemnoether import keys
 from chemnoether.data import GraphTensors, PairWindows, generate_md
 from chemnoether.models import ConstantVelocity, Prediction
-from chemnoether.nn._testing import (
+from chemnoether.nn.testing import (
     assert_batch_invariant,
     assert_equivariant_dynamics,
     assert_momentum_conserved,

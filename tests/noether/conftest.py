@@ -6,7 +6,7 @@ import torch
 import chemnoether  # noqa: F401 - before dgl
 from chemnoether.data import GraphTensors, PairWindows, generate_md
 from chemnoether.models.equivariant import EquivariantDynamics
-from chemnoether.nn._testing import float64_default
+from chemnoether.nn.testing import float64_default
 
 QUICK = {"progress": False, "equilibration_steps": 300}
 HCO = [1, 6, 8]

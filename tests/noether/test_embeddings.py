@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from chemnoether.errors import ConfigError
-from chemnoether.nn._testing import (
+from chemnoether.nn.testing import (
     float64_default,
     permute_batch,
     random_orthogonal,

@@ -5,7 +5,7 @@ import torch
 
 from chemnoether import keys
 from chemnoether.errors import ConfigError
-from chemnoether.nn._testing import float64_default
+from chemnoether.nn.testing import float64_default
 from chemnoether.noether import (
     NoetherEmbedding,
     NoetherTailoredModel,

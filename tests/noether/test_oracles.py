@@ -9,13 +9,13 @@ import torch
 from chemnoether import keys
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate import physics
-from chemnoether.nn._testing import random_orthogonal, rotate_batch, translate_batch
+from chemnoether.nn.testing import random_orthogonal, rotate_batch, translate_batch
 from chemnoether.noether import (
     AngularMomentum,
     LinearMomentum,
     TotalEnergy,
     harmonic_bond_potential,
-    kinetic_energy,
+    kinetic_energy_per_graph,
 )
 
 from .conftest import batch_of, graphs_of
@@ -41,7 +41,7 @@ def test_momenta_and_kinetic_energy_match_physics(batch):
     expected_k = per_graph_numpy(batch, lambda m, x, v: physics.kinetic_energy(m, v))
     torch.testing.assert_close(LinearMomentum()(batch), expected_p)
     torch.testing.assert_close(AngularMomentum()(batch), expected_l)
-    torch.testing.assert_close(kinetic_energy(batch), expected_k)
+    torch.testing.assert_close(kinetic_energy_per_graph(batch), expected_k)
     torch.testing.assert_close(TotalEnergy()(batch), expected_k.unsqueeze(1))
 
 
@@ -62,7 +62,7 @@ def test_harmonic_bond_potential(batch):
     energy = potential(stretched)
     assert energy.shape == (2,) and (energy > 0).all()
     total = TotalEnergy(potential)(stretched)
-    torch.testing.assert_close(total[:, 0], kinetic_energy(stretched) + energy)
+    torch.testing.assert_close(total[:, 0], kinetic_energy_per_graph(stretched) + energy)
     with pytest.raises(ConfigError):
         harmonic_bond_potential(batch, stiffness=0.0)
     with pytest.raises(ConfigError):

@@ -118,7 +118,7 @@ class _PositionMean(torch.nn.Module):
     """Not invariant: the mean x coordinate of each graph's atoms."""
 
     def forward(self, state):
-        from chemnoether.data.ops import pool_atoms
+        from chemnoether.core.ops import pool_atoms
 
         return pool_atoms(state.atom["pos"][:, :1], state.atom_graph, state.num_graphs)
 

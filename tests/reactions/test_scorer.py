@@ -9,7 +9,7 @@ import torch
 from rdkit import Chem
 
 import chemnoether  # noqa: F401 - before anything that imports dgl
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import CheckpointError, InvalidMoleculeError
 from chemnoether.featurize import featurize_mols
 from chemnoether.reactions import parse_reaction

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
-import dgl
 import torch
-from dgl import DGLError
 
-from chemnoether import keys
-from chemnoether.data._checks import DGL_INTERNAL_KEYS, check_same_fields, check_schema
-from chemnoether.errors import ConfigError, GraphFormatError
+from chemnoether.errors import ConfigError
+
+if TYPE_CHECKING:
+    import dgl
 
 Fields = dict[str, torch.Tensor]
 
@@ -76,7 +76,10 @@ class GraphTensors:
         ``non_blocking`` are as for ``Tensor.to``. Fields neither moved nor cast share memory
         with the graph's, as DGL's own views do: copy before editing them in place.
         """
-        return _tensors_of(_as_batched_graph(graph)).to(device, dtype=dtype, non_blocking=non_blocking)
+        # DGL is imported only when a DGL graph is converted: the core stays torch-only
+        from chemnoether.core.dgl_bridge import graph_tensor_fields  # noqa: PLC0415
+
+        return cls(**graph_tensor_fields(graph)).to(device, dtype=dtype, non_blocking=non_blocking)
 
     @property
     def device(self) -> torch.device:
@@ -116,59 +119,3 @@ class GraphTensors:
 def collate_graphs(graphs: Iterable[dgl.DGLGraph]) -> GraphTensors:
     """Batch chemnoether graphs into ``GraphTensors``; a ``DataLoader`` ``collate_fn`` for graph datasets."""
     return GraphTensors.from_graph(list(graphs))
-
-
-def _as_batched_graph(graph) -> dgl.DGLGraph:
-    if isinstance(graph, dgl.DGLGraph):
-        check_schema(graph)
-        return graph
-    if isinstance(graph, (str, bytes)) or not isinstance(graph, Sequence):
-        raise GraphFormatError(
-            f"expected a dgl.DGLGraph or a list of them, got {type(graph).__name__}"
-        )
-    if len(graph) == 0:
-        raise GraphFormatError("cannot batch an empty list of graphs; pass at least one graph")
-    for i, one in enumerate(graph):
-        check_schema(one, f"graph {i}")
-    check_same_fields(graph)
-    try:
-        return dgl.batch(list(graph))
-    except DGLError as err:  # same names, different dtypes or shapes
-        raise GraphFormatError(
-            f"cannot batch these graphs ({err}); featurize all of them with the same options and dtype"
-        ) from err
-
-
-def _tensors_of(graph: dgl.DGLGraph) -> GraphTensors:
-    num_graphs = graph.batch_size
-    graph_ids = torch.arange(num_graphs)
-    counts = {ntype: graph.batch_num_nodes(ntype).long() for ntype in keys.NODE_TYPES}
-    return GraphTensors(
-        num_graphs=num_graphs,
-        num_atoms=counts[keys.ATOM],
-        atom_graph=torch.repeat_interleave(graph_ids, counts[keys.ATOM]),
-        bond_index=_edge_index(graph, keys.BOND),
-        near_index=_edge_index(graph, keys.NEAR),
-        ring_incidence=_edge_index(graph, keys.IN_RING),
-        num_rings=counts[keys.RING],
-        ring_graph=torch.repeat_interleave(graph_ids, counts[keys.RING]),
-        subgraph_incidence=_edge_index(graph, keys.IN_SUBGRAPH),
-        num_subgraphs=counts[keys.SUBGRAPH],
-        subgraph_graph=torch.repeat_interleave(graph_ids, counts[keys.SUBGRAPH]),
-        atom=_fields(graph.nodes[keys.ATOM].data),
-        bond=_fields(graph.edges[keys.BOND].data),
-        near=_fields(graph.edges[keys.NEAR].data),
-        ring=_fields(graph.nodes[keys.RING].data),
-        subgraph=_fields(graph.nodes[keys.SUBGRAPH].data),
-        system=_fields(graph.nodes[keys.SYSTEM].data),
-    )
-
-
-def _edge_index(graph: dgl.DGLGraph, etype: tuple[str, str, str]) -> torch.Tensor:
-    # int64 whatever the graph's idtype: torch's index ops and the helpers expect it
-    src, dst = graph.edges(etype=etype)
-    return torch.stack([src, dst]).long()
-
-
-def _fields(data) -> Fields:
-    return {name: value for name, value in data.items() if name not in DGL_INTERNAL_KEYS}
