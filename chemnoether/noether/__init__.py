@@ -1,5 +1,6 @@
 """Noether networks for molecular dynamics (``docs/architecture.md``, "Noether").
 
+* ``ConservedQuantity``: the one interface of every g (``quantity``), and ``conservation_loss``.
 * ``NoetherEmbedding``: a learned invariant g_phi(state) -> (B, k).
 * Oracles with the same interface: ``LinearMomentum``, ``AngularMomentum``, ``TotalEnergy``.
 * ``noether_loss``: sum over graphs of ``sum_t |g(x_0) - g(x_t)|^2`` (or consecutive).
@@ -19,6 +20,7 @@ from chemnoether.noether.oracles import (
     kinetic_energy_per_graph,
     linear_momentum,
 )
+from chemnoether.noether.quantity import ConservedQuantity, conservation_loss
 from chemnoether.noether.tailored_model import NoetherTailoredModel, build_tailored_model
 from chemnoether.noether.tailoring import (
     TailoringInfo,
@@ -38,6 +40,7 @@ register_model("noether_tailored", build_tailored_model)
 __all__ = [
     "MODES",
     "AngularMomentum",
+    "ConservedQuantity",
     "LinearMomentum",
     "NoetherEmbedding",
     "NoetherTailoredModel",
@@ -47,6 +50,7 @@ __all__ = [
     "advance",
     "angular_momentum",
     "as_conditioning",
+    "conservation_loss",
     "harmonic_bond_potential",
     "identity_parameters",
     "kinetic_energy_per_graph",

@@ -19,6 +19,7 @@ from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 from chemnoether.core.options import positive_int
 from chemnoether.models.base import checked_edges, select_edges
+from chemnoether.noether.quantity import ConservedQuantity
 from chemnoether.nn import BesselBasis, ElementTypes, PolynomialCutoff, silu_mlp
 
 # per edge: |v_src|, |v_dst|, r_hat . v_src, r_hat . v_dst, v_src . v_dst, |v_dst - v_src|
@@ -35,7 +36,7 @@ def _positive_float(value, name: str) -> float:
     return number
 
 
-class NoetherEmbedding(torch.nn.Module):
+class NoetherEmbedding(ConservedQuantity):
     """``g_phi(state) -> (B, k)``: per-graph invariant embedding of positions, velocities and structure.
 
     Per atom: an element embedding and ``|v|``. ``layers`` rounds of invariant messages along the

@@ -1,4 +1,4 @@
-"""Noether losses: how far a rollout moves the embedding ``g`` (DESIGN.md section 6).
+"""Noether losses of molecular states: ``conservation_loss`` of g along a sequence of ``GraphTensors``.
 
 Summed over graphs, never averaged over the batch: with a mean, each graph's gradient (and so the
 inner step of tailoring) would shrink with the batch size, and tailoring a graph would depend on
@@ -13,15 +13,9 @@ import torch
 
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
+from chemnoether.noether.quantity import MODES, check_mode, conservation_loss  # noqa: F401 - re-exported
 
 Embedding = Callable[[GraphTensors], torch.Tensor]
-MODES = ("initial", "consecutive")
-
-
-def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
 
 
 def noether_loss_per_graph(
@@ -39,18 +33,7 @@ def noether_loss_per_graph(
     check_mode(mode)
     if len(states) < 2:
         raise ConfigError(f"a Noether loss needs at least two states (x_0 and one more), got {len(states)}")
-    values = [g(state) for state in states]
-    values = [v.unsqueeze(1) if v.dim() == 1 else v for v in values]  # (B,) oracles become (B, 1)
-    if reference is not None:
-        reference = reference.unsqueeze(1) if reference.dim() == 1 else reference
-        if reference.shape != values[0].shape:
-            raise ConfigError(f"reference must have g's shape {tuple(values[0].shape)}, got {tuple(reference.shape)}")
-        values[0] = reference.to(values[0].dtype)
-    total = values[0].new_zeros(values[0].shape[0])
-    for t in range(1, len(values)):
-        before = values[0] if mode == "initial" else values[t - 1]
-        total = total + (before - values[t]).pow(2).sum(dim=1)
-    return total
+    return conservation_loss([g(state) for state in states], mode, reference)
 
 
 def noether_loss(g: Embedding, states: Sequence[GraphTensors], mode: str = "initial") -> torch.Tensor:

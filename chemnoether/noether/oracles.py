@@ -20,6 +20,7 @@ from chemnoether.core.ops import edge_vectors, pool_atoms
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.core.units import kinetic_energy_per_atom
 from chemnoether.errors import ConfigError
+from chemnoether.noether.quantity import ConservedQuantity
 
 TorchEnergy = Callable[[GraphTensors], torch.Tensor]
 
@@ -82,7 +83,7 @@ def harmonic_bond_potential(reference: GraphTensors, stiffness: float = 1.0, edg
     return energy
 
 
-class LinearMomentum(torch.nn.Module):
+class LinearMomentum(ConservedQuantity):
     """Oracle g: ``state -> (B, 3)`` linear momentum (``linear_momentum``)."""
 
     kind = "linear_momentum"
@@ -92,7 +93,7 @@ class LinearMomentum(torch.nn.Module):
         return linear_momentum(state)
 
 
-class AngularMomentum(torch.nn.Module):
+class AngularMomentum(ConservedQuantity):
     """Oracle g: ``state -> (B, 3)`` angular momentum about the centre of mass (``angular_momentum``)."""
 
     kind = "angular_momentum"
@@ -102,7 +103,7 @@ class AngularMomentum(torch.nn.Module):
         return angular_momentum(state)
 
 
-class TotalEnergy(torch.nn.Module):
+class TotalEnergy(ConservedQuantity):
     """Oracle g: ``state -> (B, 1)`` kinetic plus potential energy, eV.
 
     Args:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from chemnoether.noether.quantity import ConservedQuantity
+
 from . import symbolic
 from .mlp import CNMLP, fit_vector_field, rmse, rollout
 from .systems import System, make_dataset
@@ -67,6 +69,20 @@ class Result:
     lrs: dict = field(default_factory=dict)
     rollouts: dict = field(default_factory=dict)  # row -> (n_plot, T, 2) numpy
     seconds: float = 0.0
+
+
+class HamiltonianQuantity(ConservedQuantity):
+    """The oracle g: the system's true H over ``scale`` (its std on the training states)."""
+
+    kind = "toy_hamiltonian"
+    symmetries = ()
+
+    def __init__(self, system: System, scale: float):
+        super().__init__()
+        self.system, self.scale = system, scale
+
+    def forward(self, x):
+        return self.system.hamiltonian(x) / self.scale
 
 
 def _tailored_rmse(model, g, x, dt, k, lr):
@@ -113,7 +129,7 @@ def run(system: System, preset: Preset, seed: int = 0, n_plot: int = 3, log=prin
 
     # oracle: true H, scaled to unit std over training states
     h_scale = float(system.hamiltonian(x_tr).std())
-    oracle = lambda x: system.hamiltonian(x) / h_scale  # noqa: E731
+    oracle = HamiltonianQuantity(system, h_scale)
     lr, _, k = _best_lr_k(model, oracle, x_val, dt, (1, preset.k), preset.lr_grid)
     res.lrs["oracle"] = (lr, k)
     value, pred = _tailored_rmse(model, oracle, x_te, dt, k, lr)

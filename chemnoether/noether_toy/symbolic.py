@@ -19,6 +19,8 @@ from itertools import combinations
 import numpy as np
 import torch
 
+from chemnoether.noether.quantity import ConservedQuantity
+
 from .systems import _xp
 
 #: name -> (function of q, p, array module; needs a dimensionless q)
@@ -105,6 +107,20 @@ def conserved(x: np.ndarray, q_is_angle: bool, min_ratio: float = 100.0, fallbac
     return kept if kept else cands[:fallback]
 
 
-def as_torch(f: Formula):
-    """A ``g`` for tailoring: same formula on torch tensors (the formula dispatches itself)."""
-    return lambda x: f(x) if isinstance(x, torch.Tensor) else f(torch.as_tensor(x))
+class FormulaQuantity(ConservedQuantity):
+    """A symbolic formula as a ``ConservedQuantity`` of phase-space points."""
+
+    kind = "toy_symbolic"
+    symmetries = ()
+
+    def __init__(self, formula: Formula):
+        super().__init__()
+        self.formula = formula
+
+    def forward(self, x):
+        return self.formula(x if isinstance(x, torch.Tensor) else torch.as_tensor(x))
+
+
+def as_torch(f: Formula) -> FormulaQuantity:
+    """A ``g`` for tailoring: the same formula on torch tensors (the formula dispatches itself)."""
+    return FormulaQuantity(f)
