@@ -14,7 +14,6 @@ from chemnoether.nn._testing import (
     translate_batch,
 )
 
-torch.set_num_threads(1)
 HCO = [1, 6, 8]
 
 
