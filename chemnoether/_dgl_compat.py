@@ -5,6 +5,16 @@ loads ``libgraphbolt_pytorch_<torch version>.so``; PyPI's wheel only ships that 
 2.0.0 - 2.2.1 and raises ``FileNotFoundError`` otherwise. Graphbolt (DGL's giant-graph sampler) is
 not used here, so when its library is missing an empty placeholder module stands in for it and
 everything else in DGL works. This module is the only place that does so.
+
+Import order: the placeholder must be in place before DGL's ``__init__`` runs, so ``import
+chemnoether`` (which calls ``ensure_dgl_importable``) comes first; ``import torch`` before it is
+fine, and so is a failed ``import dgl`` before it (the next ``import dgl`` then works). An ``import
+dgl`` before any chemnoether import fails inside DGL, and no public route fixes that on a torch DGL
+was not built for: the one index here serves torchdata 0.11 only (no ``datapipes``), and with
+``datapipes`` graphbolt's import goes on to need pydantic and then the missing library. Only an
+interpreter start-up hook (a ``.pth`` file run by every Python of the environment) could act
+before DGL, and it is not worth that. Spawned workers (``multiprocessing`` spawn, loky) that
+unpickle a chemnoether function import chemnoether first.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """`make demo` runs end to end on the shipped molecules and reports every failure with a reason."""
 
 import pandas as pd
+import pytest
 
 from chemnoether.demo import demo_molecules, main
 
 
+@pytest.mark.slow  # the whole demo, MD17 quick preset included: about 60 s
 def test_demo_runs_and_writes_its_tables(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--epochs", "1"]) == 0
     printed = capsys.readouterr().out

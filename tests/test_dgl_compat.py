@@ -42,6 +42,29 @@ def test_import_chemnoether_first_makes_dgl_work_in_a_fresh_interpreter():
     assert result.stdout.strip() == "4"
 
 
+def test_torch_first_then_chemnoether_then_dgl():
+    # the usual notebook order: torch is already loaded when chemnoether registers the fix
+    result = _run("import torch\nimport chemnoether\nimport dgl\nprint(dgl.graph(([0], [1])).num_edges())")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+
+
+@pytest.mark.skipif(not _dgl_compat.graphbolt_needs_placeholder(), reason="DGL ships graphbolt for this torch")
+def test_a_failed_dgl_import_recovers_once_chemnoether_is_imported():
+    # `import dgl` first fails inside DGL itself (no chemnoether code has run yet); importing
+    # chemnoether afterwards, in the same interpreter, makes the next `import dgl` work
+    result = _run(
+        # DGL's own error depends on the torchdata installed (no datapipes) or the missing library
+        "try:\n    import torch, dgl\nexcept (ImportError, OSError):\n    print('first: failed')\n"
+        "import chemnoether, dgl\n"
+        "from dgl.dataloading import GraphDataLoader\n"
+        "g = dgl.graph((torch.tensor([0, 1]), torch.tensor([1, 2])))\n"
+        "print(dgl.batch([g, g]).num_edges())"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["first:", "failed", "4"]
+
+
 def test_explanation_logged_once_on_first_use():
     code = (
         "import logging; logging.basicConfig(level=logging.INFO)\n"

@@ -5,6 +5,7 @@ writes one rollout as a trajectory file (``chemnoether evaluate`` / ``chemnoethe
 """
 
 from chemnoether.evaluate.metrics import as_x100, position_mse, rollout_mse
+from chemnoether.evaluate.physicality import Blowup, Physicality, check_rollouts
 from chemnoether.evaluate.physics import (
     angular_momentum,
     kinetic_energy,
@@ -17,8 +18,11 @@ from chemnoether.evaluate.report import evaluate_run, metrics_table, rollout_run
 from chemnoether.evaluate.rollout import rollout
 
 __all__ = [
+    "Blowup",
+    "Physicality",
     "angular_momentum",
     "as_x100",
+    "check_rollouts",
     "evaluate_run",
     "kinetic_energy",
     "linear_momentum",

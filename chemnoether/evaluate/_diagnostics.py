@@ -1,16 +1,22 @@
 """The numbers of a run's evaluation: single-jump errors, and rollouts with their physics.
 
 Rollout diagnostics per model step ``k`` (index 0 is the true start frame), averaged over the
-starts whose rollout is still finite at ``k``:
+``n_physical`` of the ``n_rollouts`` rollouts that are still physical at ``k``
+(``chemnoether.evaluate.physicality``: finite, no bond strained past 50%, no atoms closer than
+0.5 Å); a rollout that blew up is a failure, counted in ``n_rollouts - n_physical``, never averaged:
 
-* ``mse``: position MSE against the true frame ``start + k * delta`` (Å^2);
+* ``mse``: position MSE against the true frame ``start + k * delta`` (Å^2), and
+  ``constant_velocity_mse`` of the straight-line peer on the same rollouts;
 * ``linear_momentum_drift`` / ``angular_momentum_drift``: ``|P(k) - P(0)|`` of the predicted
   frames (amu Å/fs, amu Å^2/fs);
 * ``energy_drift``: ``|E(k) - E(0)|`` of the predicted total energy (reference potential plus
   kinetic, eV), beside ``true_energy_drift`` of the true frames (near 0 for NVE data) and
   ``energy_error``, ``|U_pred(k) - U_true(k)|`` of the potential energies;
-* ``fraction_alive``: the share of starts still physical (every bond strain <= the threshold at
-  every step so far; a non-finite frame counts as unphysical).
+* ``fraction_alive``: ``n_physical / n_rollouts``.
+
+The summary's final and mean numbers are over the rollouts physical to the last step
+(``n_physical``); ``per_rollout`` keeps each rollout's own numbers (``None`` once it failed), so
+that variants can be compared on the rollouts they all kept physical.
 """
 
 from __future__ import annotations
@@ -25,21 +31,14 @@ from chemnoether import keys
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ChemNoetherError, ConfigError
 from chemnoether.evaluate._run import OpenedRun, model_dtype, steps_of_room, true_states
-from chemnoether.evaluate.metrics import as_x100, rollout_mse
-from chemnoether.evaluate.physics import (
-    angular_momentum,
-    kinetic_energy,
-    linear_momentum,
-    max_bond_strain,
-    potential_energy,
-    steps_until_unphysical,
-)
+from chemnoether.evaluate.metrics import as_x100
+from chemnoether.evaluate.physicality import STRAIN_THRESHOLD, Physicality, check_rollouts
+from chemnoether.evaluate.physics import angular_momentum, kinetic_energy, linear_momentum, potential_energy
 from chemnoether.evaluate.rollout import rollout
 
 DEFAULT_MAX_ROLLOUT_STEPS = 50  # the default horizon: long enough to see drift, short enough for a CPU
-STRAIN_THRESHOLD = 0.5  # relative bond-length change beyond which a frame is unphysical
 ROLLOUT_COLUMNS = (
-    "step", "time_fs", "mse", "mse_x100", "constant_velocity_mse", "linear_momentum_drift",
+    "step", "time_fs", "n_rollouts", "n_physical", "mse", "mse_x100", "constant_velocity_mse", "linear_momentum_drift",
     "angular_momentum_drift", "energy_drift", "true_energy_drift", "energy_error", "fraction_alive",
 )
 
@@ -145,7 +144,7 @@ def strain_edges(run: OpenedRun) -> tuple[tuple[np.ndarray, np.ndarray], str]:
 
 
 def rollout_diagnostics(run: OpenedRun, starts: np.ndarray, n_steps: int, potential) -> tuple[pd.DataFrame, dict]:
-    """The per-step table (``ROLLOUT_COLUMNS``) and a summary of rollouts from ``starts``."""
+    """The per-step table (``ROLLOUT_COLUMNS``) and a summary of rollouts from ``starts`` (module docstring)."""
     windows = run.windows
     frames = starts[:, None] + windows.delta * np.arange(n_steps + 1)
     true_pos, true_vel = true_states(windows, frames)  # (B, K + 1, N, 3)
@@ -154,71 +153,96 @@ def rollout_diagnostics(run: OpenedRun, starts: np.ndarray, n_steps: int, potent
     # constant velocity needs no model: the start moves on a straight line
     straight = true_pos[:, :1] + time_fs[None, :, None, None] * true_vel[:, :1]
     masses = run.trajectory.masses[run.topology.atom_index]
-    momentum = linear_momentum(masses, pred_vel)
-    spin = angular_momentum(masses, pred_pos, pred_vel)
     edges, edges_text = strain_edges(run)
-    strain = np.stack([max_bond_strain(p, edges, reference=t[0]) for p, t in zip(pred_pos, true_pos, strict=True)])
-    physical_steps = steps_until_unphysical(strain[:, 1:], STRAIN_THRESHOLD)  # steps done before the first bad one
-    alive = np.arange(n_steps + 1)[None, :] <= physical_steps[:, None]
-    table = pd.DataFrame(
-        {
-            "step": np.arange(n_steps + 1),
-            "time_fs": time_fs,
-            "mse": _quiet(rollout_mse, pred_pos, true_pos),
-            "constant_velocity_mse": _quiet(rollout_mse, straight, true_pos),
-            "linear_momentum_drift": _mean_over_starts(np.linalg.norm(momentum - momentum[:, :1], axis=-1)),
-            "angular_momentum_drift": _mean_over_starts(np.linalg.norm(spin - spin[:, :1], axis=-1)),
-            "fraction_alive": alive.mean(axis=0),
-        }
-    )
-    table.insert(3, "mse_x100", as_x100(table["mse"].to_numpy()))
-    energy = _energy_columns(potential, masses, pred_pos, pred_vel, true_pos, true_vel)
+    check = check_rollouts(pred_pos, pred_vel, edges, run.trajectory.atomic_numbers[run.topology.atom_index],
+                           reference=true_pos[:, 0])
+    momentum, spin = linear_momentum(masses, pred_vel), angular_momentum(masses, pred_pos, pred_vel)
+    per_rollout = {  # (B, K + 1) each
+        "mse": _squared_error(pred_pos, true_pos),
+        "constant_velocity_mse": _squared_error(straight, true_pos),
+        "linear_momentum_drift": np.linalg.norm(momentum - momentum[:, :1], axis=-1),
+        "angular_momentum_drift": np.linalg.norm(spin - spin[:, :1], axis=-1),
+        **_energy_columns(potential, masses, pred_pos, pred_vel, true_pos, true_vel),
+    }
+    alive = check.alive
+    table = pd.DataFrame({"step": np.arange(n_steps + 1), "time_fs": time_fs, "n_rollouts": len(starts),
+                          "n_physical": alive.sum(axis=0)})
+    for name in ROLLOUT_COLUMNS[4:]:
+        if name in per_rollout:
+            table[name] = _mean_where(per_rollout[name], alive)
+    table["mse_x100"] = as_x100(table["mse"].to_numpy())
+    table["fraction_alive"] = alive.mean(axis=0)
     for name in ("energy_drift", "true_energy_drift", "energy_error"):
-        table[name] = energy.get(name, np.full(n_steps + 1, np.nan))
+        table[name] = table.get(name, np.full(n_steps + 1, np.nan))
     table = table[list(ROLLOUT_COLUMNS)]
-    final = table.iloc[-1]
-    summary = {
+    return table, _summary(run, starts, n_steps, per_rollout, check, edges_text)
+
+
+def _summary(run: OpenedRun, starts, n_steps, per_rollout: dict, check: Physicality, edges_text: str) -> dict:
+    """Final and mean numbers over the rollouts physical to the end, and every rollout's own."""
+    physical = check.physical
+    final = {name: np.where(physical, values[:, -1], np.nan) for name, values in per_rollout.items()}
+    mean_mse = np.where(physical, _quiet(np.nanmean, per_rollout["mse"][:, 1:], axis=1), np.nan)
+    over_physical = {name: float(_quiet(np.nanmean, values)) for name, values in final.items()}
+    return {
         "n_rollouts": len(starts),
+        "n_physical": check.n_physical,
         "steps": n_steps,
         "step_fs": run.step_fs,
         "start_frames": starts.tolist(),
-        "final_mse": final["mse"],
-        "final_mse_x100": final["mse_x100"],
-        "mean_mse": float(table["mse"].iloc[1:].mean()),
-        "constant_velocity_final_mse": final["constant_velocity_mse"],
-        "final_linear_momentum_drift": final["linear_momentum_drift"],
-        "final_angular_momentum_drift": final["angular_momentum_drift"],
+        "final_mse": over_physical["mse"],
+        "final_mse_x100": as_x100(over_physical["mse"]),
+        "mean_mse": float(_quiet(np.nanmean, mean_mse)),
+        "constant_velocity_final_mse": over_physical["constant_velocity_mse"],
+        "final_linear_momentum_drift": over_physical["linear_momentum_drift"],
+        "final_angular_momentum_drift": over_physical["angular_momentum_drift"],
+        "per_rollout": {
+            "physical": physical.tolist(),
+            **{f"final_{name}": values.tolist() for name, values in final.items()},
+            "mean_mse": mean_mse.tolist(),
+        },
         "stability": {
             "strain_threshold": STRAIN_THRESHOLD,
             "strain_edges": edges_text,
-            "steps_until_unphysical": physical_steps.tolist(),
-            "mean_steps_until_unphysical": float(physical_steps.mean()),
-            "min_steps_until_unphysical": int(physical_steps.min()),
-            "fraction_completed": float(final["fraction_alive"]),
+            "steps_until_unphysical": check.steps_physical.tolist(),
+            "mean_steps_until_unphysical": float(check.steps_physical.mean()),
+            "min_steps_until_unphysical": int(check.steps_physical.min()),
+            "fraction_completed": check.n_physical / len(starts),
+            "unphysical": [
+                {"rollout": blowup.rollout, "start_frame": int(starts[blowup.rollout]), "step": blowup.step,
+                 "reason": blowup.reason}
+                for blowup in check.blowups
+            ],
         },
     }
-    return table, summary
 
 
 def _energy_columns(potential, masses, pred_pos, pred_vel, true_pos, true_vel) -> dict[str, np.ndarray]:
+    """(B, K + 1) energy drifts and errors per rollout; empty without a reference potential."""
     if potential is None:
         return {}
     pred_potential, true_potential = potential_energy(potential, pred_pos), potential_energy(potential, true_pos)
     pred_total = pred_potential + kinetic_energy(masses, pred_vel)
     true_total = true_potential + kinetic_energy(masses, true_vel)
     return {
-        "energy_drift": _mean_over_starts(np.abs(pred_total - pred_total[:, :1])),
-        "true_energy_drift": _mean_over_starts(np.abs(true_total - true_total[:, :1])),
-        "energy_error": _mean_over_starts(np.abs(pred_potential - true_potential)),
+        "energy_drift": np.abs(pred_total - pred_total[:, :1]),
+        "true_energy_drift": np.abs(true_total - true_total[:, :1]),
+        "energy_error": np.abs(pred_potential - true_potential),
     }
 
 
-def _mean_over_starts(values: np.ndarray) -> np.ndarray:
-    """(B, T) -> (T,) mean over the starts still finite; NaN where none is."""
-    return _quiet(np.nanmean, values, axis=0)
+def _squared_error(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(B, T) position MSE of each rollout at each step (atoms and components averaged)."""
+    err = (pred - target) ** 2
+    return err.reshape(*err.shape[:2], -1).mean(axis=-1)
+
+
+def _mean_where(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """(B, T) -> (T,) mean over the rollouts ``keep`` marks at each step; NaN where none is kept."""
+    return _quiet(np.nanmean, np.where(keep, values, np.nan), axis=0)
 
 
 def _quiet(function, *args, **kwargs):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice" once every start has blown up
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice" once every rollout has failed
         return function(*args, **kwargs)

@@ -36,12 +36,22 @@ def potential_energy(potential: Potential, pos: np.ndarray) -> np.ndarray:
     return energies.reshape(pos.shape[:-2])
 
 
+def bond_strain(pos: np.ndarray, bonds: tuple[np.ndarray, np.ndarray], reference: np.ndarray) -> np.ndarray:
+    """(..., T, E) relative change of each bond's length against ``reference`` positions.
+
+    ``reference`` is (N, 3), or (..., N, 3) with one reference per leading index of ``pos``
+    (e.g. each rollout's own start frame).
+    """
+    src, dst = (np.asarray(atoms, dtype=np.int64) for atoms in bonds)
+    ref_len = np.linalg.norm(reference[..., dst, :] - reference[..., src, :], axis=-1)
+    length = np.linalg.norm(pos[..., dst, :] - pos[..., src, :], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN frames stay NaN
+        return np.abs(length / ref_len[..., None, :] - 1.0)
+
+
 def max_bond_strain(pos: np.ndarray, bonds: tuple[np.ndarray, np.ndarray], reference: np.ndarray) -> np.ndarray:
     """(..., T) largest relative change of a bond length against ``reference`` (N, 3) positions."""
-    src, dst = bonds
-    ref_len = np.linalg.norm(reference[dst] - reference[src], axis=-1)
-    length = np.linalg.norm(pos[..., dst, :] - pos[..., src, :], axis=-1)
-    return np.max(np.abs(length / ref_len - 1.0), axis=-1, initial=0.0)
+    return np.max(bond_strain(pos, bonds, reference), axis=-1, initial=0.0)
 
 
 def steps_until_unphysical(strain: np.ndarray, threshold: float = 0.5) -> np.ndarray:

@@ -19,9 +19,9 @@ start frames, and writes ``run_dir/eval/``:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +29,10 @@ import pandas as pd
 
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import ConfigError
-from chemnoether.evaluate._diagnostics import pick_rollout_starts, reference_potential
+from chemnoether.evaluate._diagnostics import pick_rollout_starts, reference_potential, strain_edges
 from chemnoether.evaluate._run import open_run, true_states
 from chemnoether.evaluate.metrics import as_x100
+from chemnoether.evaluate.physicality import Blowup, check_rollouts
 from chemnoether.evaluate.plots import write_rollout_plots, write_tailoring_plot
 from chemnoether.evaluate.rollout import rollout
 from chemnoether.evaluate.tailoring import (
@@ -60,6 +61,7 @@ UNITS = {
     "time": "fs",
 }
 _SUFFIXES = {"extxyz": "extxyz", "xyz": "xyz", "traj": "traj", "vasp-xdatcar": "XDATCAR"}
+logger = logging.getLogger("chemnoether")
 
 
 def evaluate_run(
@@ -101,10 +103,12 @@ def evaluate_run(
     )
     rollout_summary["energy"] = _energy_summary(rollout_table, potential, energy_reason)
     main = TAILORED if TAILORED in variants else UNTAILORED
+    _log_blowups(main if variants else run.model_kind, rollout_summary)
     rows, variant_tables = [variant_row(main, windows_table, rollout_table, rollout_summary, seconds)], {}
     for name, model in variants.items():
         if name != main:
             single, table, summary, seconds = score_variant(run, model, indices, batch_size, starts, steps, potential)
+            _log_blowups(name, summary)
             rows.append(variant_row(name, single, table, summary, seconds))
             variant_tables[name] = table
 
@@ -158,20 +162,25 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
     rows = []
     for who, numbers in ((kind, single["model"]), ("constant_velocity", single["constant_velocity"])):
         rows += [(f"single_step.{name}", who, numbers[name], UNITS[name]) for name in ("pos_mse", "pos_mse_x100", "vel_mse")]
+    # every rollout average is over the rollouts still physical at its last step
+    over = f"over {roll['n_physical']} of {roll['n_rollouts']} rollouts (the physical ones)"
     rows += [
-        ("rollout.final_mse", kind, roll["final_mse"], UNITS["pos_mse"]),
-        ("rollout.final_mse", "constant_velocity", roll["constant_velocity_final_mse"], UNITS["pos_mse"]),
-        ("rollout.final_mse_x100", kind, roll["final_mse_x100"], UNITS["pos_mse_x100"]),
-        ("rollout.mean_mse", kind, roll["mean_mse"], UNITS["pos_mse"]),
-        ("rollout.final_linear_momentum_drift", kind, roll["final_linear_momentum_drift"], UNITS["linear_momentum"]),
-        ("rollout.final_angular_momentum_drift", kind, roll["final_angular_momentum_drift"], UNITS["angular_momentum"]),
+        ("rollout.n_physical", kind, roll["n_physical"], f"of {roll['n_rollouts']} rollouts"),
+        ("rollout.final_mse", kind, roll["final_mse"], f"{UNITS['pos_mse']}, {over}"),
+        ("rollout.final_mse", "constant_velocity", roll["constant_velocity_final_mse"], f"{UNITS['pos_mse']}, {over}"),
+        ("rollout.final_mse_x100", kind, roll["final_mse_x100"], f"{UNITS['pos_mse_x100']}, {over}"),
+        ("rollout.mean_mse", kind, roll["mean_mse"], f"{UNITS['pos_mse']}, {over}"),
+        ("rollout.final_linear_momentum_drift", kind, roll["final_linear_momentum_drift"],
+         f"{UNITS['linear_momentum']}, {over}"),
+        ("rollout.final_angular_momentum_drift", kind, roll["final_angular_momentum_drift"],
+         f"{UNITS['angular_momentum']}, {over}"),
     ]
     energy = roll["energy"]
     if energy["available"]:
         rows += [
-            ("rollout.final_energy_drift", kind, energy["final_drift"], UNITS["energy"]),
-            ("rollout.final_energy_drift", "true_trajectory", energy["true_final_drift"], UNITS["energy"]),
-            ("rollout.final_energy_error", kind, energy["final_error"], UNITS["energy"]),
+            ("rollout.final_energy_drift", kind, energy["final_drift"], f"{UNITS['energy']}, {over}"),
+            ("rollout.final_energy_drift", "true_trajectory", energy["true_final_drift"], f"{UNITS['energy']}, {over}"),
+            ("rollout.final_energy_error", kind, energy["final_error"], f"{UNITS['energy']}, {over}"),
         ]
     stability, steps = roll["stability"], f"steps of {metrics['step_fs']:g} fs"
     rows += [
@@ -181,10 +190,16 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
     ]
     for variant in metrics.get("tailoring", {}).get("variants", []):
         who = f"{kind} {variant['variant']}"
+        own = f"over its {variant['n_physical']} physical of {variant['n_rollouts']} rollouts"
+        common = f"over the {variant['n_common']} of {variant['n_rollouts']} rollouts every variant kept physical"
         rows += [
-            ("tailoring.rollout_final_mse", who, variant["rollout_final_mse"], UNITS["pos_mse"]),
-            ("tailoring.final_energy_drift", who, variant["final_energy_drift"], UNITS["energy"]),
-            ("tailoring.final_angular_momentum_drift", who, variant["final_angular_momentum_drift"], UNITS["angular_momentum"]),
+            ("tailoring.n_physical", who, variant["n_physical"], f"of {variant['n_rollouts']} rollouts"),
+            ("tailoring.rollout_final_mse", who, variant["rollout_final_mse"], f"{UNITS['pos_mse']}, {own}"),
+            ("tailoring.final_energy_drift", who, variant["final_energy_drift"], f"{UNITS['energy']}, {own}"),
+            ("tailoring.final_angular_momentum_drift", who, variant["final_angular_momentum_drift"],
+             f"{UNITS['angular_momentum']}, {own}"),
+            ("tailoring.common_final_mse", who, variant["common_final_mse"], f"{UNITS['pos_mse']}, {common}"),
+            ("tailoring.final_mse_vs_untailored", who, variant["final_mse_vs_untailored"], f"ratio, {common}"),
             ("tailoring.seconds_per_rollout_step", who, variant["seconds_per_rollout_step"], "s"),
             ("tailoring.cost_vs_untailored", who, variant["cost_vs_untailored"], "ratio"),
         ]
@@ -210,7 +225,10 @@ def rollout_run(
     step ``delta * dt_fs`` in ``info["dt_fs"]``) for the atoms of the model's graph (heavy atoms
     only for heavy-atom models), in any ``ase.io`` ``format``. Default path:
     ``run_dir/eval/rollout_<split><start>_<steps>steps.<format>``. A rollout that turns
-    non-finite is cut before that step, with a ``RuntimeWarning`` naming it.
+    unphysical (``chemnoether.evaluate.physicality``: a bond strained past 50%, atoms closer than
+    0.5 Å, non-finite numbers) is logged as one warning line (logger ``chemnoether``) naming the
+    step and the reason (the bond and its length); its finite frames are written all the same,
+    so that the blow-up can be looked at.
     """
     from chemnoether.data.trajectory import Trajectory  # noqa: PLC0415
 
@@ -223,14 +241,12 @@ def rollout_run(
     frame = int(run.windows.starts[start])
     pos, vel = true_states(run.windows, np.array([frame]))
     pred_pos, pred_vel = rollout(run.model, run.topology, pos, vel, run.step_fs, int(steps), device=run.device)
+    atoms, source = run.topology.atom_index, run.trajectory
+    check = check_rollouts(pred_pos, pred_vel, strain_edges(run)[0], source.atomic_numbers[atoms])
+    check.log([f"rollout from {split} window {start} (frame {frame})"])
     pred_pos, pred_vel = pred_pos[0], pred_vel[0]
     finite = np.isfinite(pred_pos).all(axis=(1, 2)) & np.isfinite(pred_vel).all(axis=(1, 2))
-    kept = len(finite) if finite.all() else int(np.argmin(finite))
-    if kept < len(finite):
-        warnings.warn(
-            f"the rollout turned non-finite at step {kept}; writing the {kept} frames before it", RuntimeWarning, stacklevel=2
-        )
-    atoms, source = run.topology.atom_index, run.trajectory
+    kept = len(finite) if finite.all() else int(np.argmin(finite))  # a trajectory file holds finite frames only
     metadata = {"source": f"rollout of {run.run_dir} from {split} frame {frame}", "start_frame": frame,
                 "model_kind": run.model_kind, "heavy_atoms_only": bool(run.topology.heavy_atoms)}
     if "masses" in source.metadata:
@@ -242,6 +258,13 @@ def rollout_run(
     suffix = _SUFFIXES.get(format, format)
     path = Path(out) if out is not None else run.run_dir / EVAL_DIR / f"rollout_{split}{start}_{steps}steps.{suffix}"
     return atomic_write(path, lambda tmp: predicted.write(tmp, format=format))
+
+
+def _log_blowups(variant: str, summary: dict) -> None:
+    """One warning line per rollout of ``variant`` that turned unphysical (step and reason)."""
+    for entry in summary["stability"]["unphysical"]:
+        blowup = Blowup(entry["rollout"], entry["step"], entry["reason"])
+        logger.warning(blowup.line(f"{variant}: rollout {blowup.rollout} from frame {entry['start_frame']}"))
 
 
 def _window_indices(n_windows: int, max_windows: int | None) -> np.ndarray:

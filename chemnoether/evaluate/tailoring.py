@@ -26,8 +26,9 @@ ORACLES = ("linear_momentum", "angular_momentum", "energy")
 TEST_TIME_GS = (*ORACLES, "learned")
 UNTAILORED, TAILORED = "untailored", "tailored"
 COMPARISON_COLUMNS = (
-    "variant", "single_step_pos_mse", "rollout_final_mse", "rollout_mean_mse", "fraction_completed", "final_energy_drift",
-    "final_linear_momentum_drift", "final_angular_momentum_drift", "seconds_per_rollout_step", "cost_vs_untailored",
+    "variant", "n_rollouts", "n_physical", "n_common", "single_step_pos_mse", "rollout_final_mse", "rollout_mean_mse",
+    "fraction_completed", "final_energy_drift", "final_linear_momentum_drift", "final_angular_momentum_drift",
+    "common_final_mse", "common_final_energy_drift", "seconds_per_rollout_step", "cost_vs_untailored",
     "final_mse_vs_untailored", "energy_drift_vs_untailored",
 )
 
@@ -111,18 +112,32 @@ def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
 
 
 def variant_row(name: str, single: pd.DataFrame, table: pd.DataFrame, summary: dict, seconds: float) -> dict:
-    """The comparison row of one variant from its single-jump table and rollout results."""
+    """The comparison row of one variant from its single-jump table and rollout results.
+
+    Its rollout numbers are over its own ``n_physical`` rollouts; ``comparison_table`` adds the
+    numbers on the rollouts every variant kept physical. ``per_rollout`` (each start's final
+    numbers, NaN once it failed) is what it uses; it is not a column.
+    """
+    per_rollout = summary["per_rollout"]
     return {
         "variant": name,
+        "n_rollouts": summary["n_rollouts"],
+        "n_physical": summary["n_physical"],
         "single_step_pos_mse": float(single["pos_mse"].mean()),
         "rollout_final_mse": summary["final_mse"],
         "rollout_mean_mse": summary["mean_mse"],
-        # rollouts that stayed physical to the end: the MSEs average over finite starts only
         "fraction_completed": summary["stability"]["fraction_completed"],
         "final_energy_drift": table["energy_drift"].iloc[-1],
         "final_linear_momentum_drift": summary["final_linear_momentum_drift"],
         "final_angular_momentum_drift": summary["final_angular_momentum_drift"],
         "seconds_per_rollout_step": seconds / summary["steps"],
+        "start_frames": tuple(summary["start_frames"]),
+        "per_rollout": {
+            "physical": np.asarray(per_rollout["physical"], dtype=bool),
+            "final_mse": np.asarray(per_rollout["final_mse"], dtype=float),
+            "final_energy_drift": np.asarray(per_rollout.get("final_energy_drift", [np.nan] * summary["n_rollouts"]),
+                                             dtype=float),
+        },
     }
 
 
@@ -136,13 +151,34 @@ def score_variant(run: OpenedRun, model, indices: np.ndarray, batch_size: int, s
 
 
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
-    """``COMPARISON_COLUMNS``: the rows, with cost and effect as ratios to the untailored row."""
-    comparison = pd.DataFrame(rows)
+    """``COMPARISON_COLUMNS``: the rows, with cost and effect as ratios to the untailored row.
+
+    Effects are compared on the same rollouts: ``common_*`` average over the ``n_common`` starts
+    that every variant kept physical to the end, and ``final_mse_vs_untailored`` /
+    ``energy_drift_vs_untailored`` are ratios of those (NaN when no start stayed physical in
+    all variants). A variant that blows up more often shows it in ``n_physical``; its failures
+    are never left out of one side of a ratio only.
+    """
+    starts = {row["start_frames"] for row in rows}
+    if len(starts) != 1:
+        raise ConfigError(f"variants must be rolled out from the same start frames to be compared; got {sorted(starts)}")
+    common = np.logical_and.reduce([row["per_rollout"]["physical"] for row in rows])
+    comparison = pd.DataFrame([{key: value for key, value in row.items() if key not in ("per_rollout", "start_frames")}
+                               for row in rows])
+    comparison["n_common"] = int(common.sum())
+    comparison["common_final_mse"] = [_mean_over(row["per_rollout"]["final_mse"], common) for row in rows]
+    comparison["common_final_energy_drift"] = [_mean_over(row["per_rollout"]["final_energy_drift"], common) for row in rows]
     plain = comparison.set_index("variant").loc[UNTAILORED]
     comparison["cost_vs_untailored"] = comparison["seconds_per_rollout_step"] / plain["seconds_per_rollout_step"]
-    comparison["final_mse_vs_untailored"] = comparison["rollout_final_mse"] / plain["rollout_final_mse"]
-    comparison["energy_drift_vs_untailored"] = comparison["final_energy_drift"] / plain["final_energy_drift"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        comparison["final_mse_vs_untailored"] = comparison["common_final_mse"] / plain["common_final_mse"]
+        comparison["energy_drift_vs_untailored"] = comparison["common_final_energy_drift"] / plain["common_final_energy_drift"]
     return comparison[list(COMPARISON_COLUMNS)]
+
+
+def _mean_over(values: np.ndarray, keep: np.ndarray) -> float:
+    """Mean of ``values`` where ``keep``; NaN when nothing is kept (or the values are NaN there)."""
+    return float(values[keep].mean()) if keep.any() else float("nan")
 
 
 def _all_atom_smiles(run: OpenedRun) -> str:

@@ -82,7 +82,7 @@ class EquivariantDynamics(DynamicsModel):
 
     For exact float64 work (equivariance tests to 1e-10), build the model with float64 as torch's
     default dtype: e3nn computes its coupling constants in the default dtype at construction, and
-    ``.double()`` cannot restore the digits a float32 build rounded away (see ``nn._testing``).
+    ``.double()`` cannot restore the digits a float32 build rounded away (see ``nn.testing``).
     """
 
     kind = "equivariant"

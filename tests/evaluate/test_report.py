@@ -1,6 +1,7 @@
 """evaluate_run and rollout_run on a real (tiny) training run: files, numbers, and clear failures."""
 
 import copy
+import logging
 import json
 import shutil
 import sys
@@ -84,7 +85,11 @@ def test_energy_under_the_reference_potential(trained_run, evaluated):
     # the data are NVE MMFF94 frames: their own total energy barely moves (atoms in the right order)
     table = pd.read_csv(trained_run / "eval" / "rollout.csv")
     assert table["true_energy_drift"].max() < 0.01
-    assert np.isfinite(table["energy_drift"]).all() and np.isfinite(table["energy_error"]).all()
+    # averages over the rollouts still physical at each step; none left: no number, not a survivor's
+    physical = table["n_physical"] > 0
+    assert physical.iloc[0] and (table["n_rollouts"] == ROLLOUTS).all()
+    assert np.isfinite(table.loc[physical, ["energy_drift", "energy_error"]]).all().all()
+    assert table.loc[~physical, ["mse", "energy_drift", "energy_error"]].isna().all().all()
 
 
 def test_constant_velocity_row_equals_a_direct_computation(trained_run, evaluated, test_windows):
@@ -193,3 +198,47 @@ def test_plots_are_skipped_cleanly_without_matplotlib(monkeypatch, tmp_path):
     written, skipped = write_rollout_plots(table, tmp_path)
     assert written == {} and len(skipped) == 3 and "matplotlib is not installed" in next(iter(skipped.values()))
     assert not list(tmp_path.iterdir())
+
+
+def test_rollout_run_logs_one_line_when_the_molecule_blows_up(trained_run, tmp_path, monkeypatch, caplog):
+    from chemnoether.evaluate import report
+
+    real_rollout = report.rollout
+
+    def exploding(*args, **kwargs):  # the real rollout, then C0 flung 500 Å away from step 2 on
+        pos, vel = real_rollout(*args, **kwargs)
+        pos[:, 2:, 0] += 500.0
+        return pos, vel
+
+    monkeypatch.setattr(report, "rollout", exploding)
+    with caplog.at_level(logging.WARNING, logger="chemnoether"):
+        path = rollout_run(trained_run, 4, start=1, out=tmp_path / "boom.extxyz")
+    (line,) = [record.getMessage() for record in caplog.records]
+    assert line.startswith("rollout from test window 1 (frame ")
+    assert ": unphysical from step 2: bond C0-" in line and "Å at the start" in line
+    assert len(ase.io.read(path, ":")) == 5  # the finite frames are all written, blow-up included
+
+
+def test_rollout_run_is_silent_when_the_rollout_stays_physical(trained_run, tmp_path, monkeypatch, caplog):
+    from chemnoether.evaluate import report
+
+    def rigid(model, topology, pos, vel, dt_fs, n_steps, **kwargs):  # the start, translated a little each step
+        shift = 0.01 * np.arange(n_steps + 1)[None, :, None, None]
+        return pos[:, None] + shift, np.repeat(vel[:, None], n_steps + 1, axis=1)
+
+    monkeypatch.setattr(report, "rollout", rigid)
+    with caplog.at_level(logging.WARNING, logger="chemnoether"):
+        rollout_run(trained_run, 4, out=tmp_path / "calm.extxyz")
+    assert caplog.records == []
+
+
+def test_every_blown_up_rollout_is_listed_with_its_step(evaluated):
+    roll = evaluated["rollout"]
+    stability = roll["stability"]
+    assert len(stability["unphysical"]) == roll["n_rollouts"] - roll["n_physical"]
+    for entry in stability["unphysical"]:
+        assert entry["step"] == stability["steps_until_unphysical"][entry["rollout"]] + 1 and entry["reason"]
+        assert roll["per_rollout"]["final_mse"][entry["rollout"]] is None  # a failure, not a number
+    physical = roll["per_rollout"]["physical"]
+    assert sum(physical) == roll["n_physical"]
+    assert [s == roll["steps"] for s in stability["steps_until_unphysical"]] == physical

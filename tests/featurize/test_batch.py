@@ -87,6 +87,7 @@ def test_chunking_does_not_change_the_result():
     assert_results_equal(featurize_smiles(INPUTS, chunk_size=1), whole)
 
 
+@pytest.mark.slow  # worker processes: 15 s on a shared 2-core machine
 def test_processes_give_the_same_result():
     inputs = ["CCO", None, "c1ccccc1O", "C1CC", "CC(=O)N"]
     assert_results_equal(featurize_smiles(inputs, n_jobs=2, chunk_size=2), featurize_smiles(inputs))

@@ -15,7 +15,6 @@ from chemnoether.gp.baseline import (
 )
 from chemnoether.gp.spectral import to_frequency, to_wavenumber
 
-torch.set_num_threads(1)
 F64 = torch.float64
 
 

@@ -17,7 +17,6 @@ from chemnoether.gp import (
     to_frequency,
 )
 
-torch.set_num_threads(1)
 F64 = torch.float64
 
 

@@ -15,7 +15,6 @@ from chemnoether.gp.train import (
 )
 from chemnoether.models import EquivariantDynamics
 
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

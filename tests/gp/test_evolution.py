@@ -11,7 +11,6 @@ from chemnoether.errors import ConfigError
 from chemnoether.gp import SpectralGPHead
 from tests.gp.test_head import FEATURES, distances, run, system, transformed_runs
 
-torch.set_num_threads(1)
 F64 = torch.float64
 
 

@@ -12,7 +12,6 @@ from chemnoether.gp import (
     predictive_nll,
 )
 
-torch.set_num_threads(1)
 F64 = torch.float64
 FEATURES = 6
 

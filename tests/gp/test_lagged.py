@@ -5,7 +5,7 @@ import torch
 
 import chemnoether  # noqa: F401 - before dgl
 from chemnoether.gp import SpectralGPHead, exact_condition
-from chemnoether.gp._lapack import factor_in_place
+from chemnoether.gp._lapack import _dpotrf, factor_in_place
 from chemnoether.gp.head import _block_toeplitz_index, _gather_blocks, _toeplitz_blocks
 from chemnoether.gp.lagged import (
     cross_right_hand_side,
@@ -13,7 +13,6 @@ from chemnoether.gp.lagged import (
     toeplitz_covariance,
 )
 
-torch.set_num_threads(1)
 F64 = torch.float64
 
 
@@ -76,17 +75,42 @@ def test_a_matrix_that_is_not_positive_definite_is_left_to_the_general_path():
     assert lagged_condition(lagged, noise, torch.zeros(1, 18, 3, dtype=F64), torch.ones(1, 9, dtype=F64), torch.tensor([18]), 6, 6, 3) is None
 
 
+def _positive_definite(seed: int) -> torch.Tensor:
+    a = torch.randn(2, 30, 40, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    return a @ a.transpose(-1, -2) + torch.eye(30, dtype=F64)
+
+
 def test_factor_in_place_is_the_cholesky_factor():
-    a = torch.randn(2, 30, 40, generator=torch.Generator().manual_seed(4), dtype=F64)
-    matrix = a @ a.transpose(-1, -2) + torch.eye(30, dtype=F64)
-    expected = torch.linalg.cholesky(matrix)
+    matrix = _positive_definite(4)
     factor, info = factor_in_place(matrix.clone())
-    assert not info.any()
-    torch.testing.assert_close(factor.tril(), expected, rtol=1e-12, atol=1e-12)
-    bad = matrix.clone()
-    bad[1, 5, 5] = -1.0
+    assert info.tolist() == [0, 0]
+    lower = factor.tril()
+    # what a Cholesky factor is, checked directly (not against another library's rounding):
+    # lower triangular with a positive diagonal, and L L^T gives the matrix back
+    assert (lower.diagonal(dim1=-2, dim2=-1) > 0).all()
+    scale = matrix.abs().max()
+    torch.testing.assert_close(lower @ lower.transpose(-1, -2), matrix, rtol=0, atol=1e-12 * scale)
+    # the factor is unique, so it agrees with torch's to round-off of a well-conditioned matrix
+    torch.testing.assert_close(lower, torch.linalg.cholesky(matrix), rtol=0, atol=1e-10 * scale.sqrt())
+
+
+def test_factor_in_place_reports_the_first_failing_minor():
+    bad = _positive_definite(4)
+    bad[1, 5, 5] = -1.0  # leading minors 1-5 stay positive definite; the 6th is not
     _, info = factor_in_place(bad)
-    assert info[0] == 0 and info[1] > 0
+    assert info.tolist() == [0, 6]
+
+
+@pytest.mark.skipif(_dpotrf() is None, reason="no LP64 MKL dpotrf in this torch: factor_in_place copies like torch.linalg")
+def test_factor_in_place_writes_into_the_given_matrix():
+    matrix = _positive_definite(5)
+    given = matrix.clone()
+    factor, _ = factor_in_place(given)
+    assert factor.data_ptr() == given.data_ptr()
+    torch.testing.assert_close(given.tril(), torch.linalg.cholesky(matrix), rtol=0, atol=1e-10 * matrix.abs().max().sqrt())
+    # only the lower triangle is the factor's: the strict upper one keeps the matrix's values
+    upper = torch.ones(30, 30, dtype=torch.bool).triu(1)
+    assert torch.equal(given[:, upper], matrix[:, upper])
 
 
 def test_the_head_forecasts_alike_with_and_without_autograd():

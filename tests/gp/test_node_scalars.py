@@ -14,7 +14,6 @@ from chemnoether.nn.testing import (
     translate_batch,
 )
 
-torch.set_num_threads(1)
 HCO = [1, 6, 8]
 
 
@@ -27,7 +26,7 @@ def batch():
 
 def build(parity):
     torch.manual_seed(0)
-    with float64_default():  # e3nn's constants in float64 (see nn._testing)
+    with float64_default():  # e3nn's constants in float64 (see nn.testing)
         return EquivariantDynamics(HCO, channels=6, layers=2, l_max=2, parity=parity).double()
 
 

@@ -9,7 +9,6 @@ import chemnoether  # noqa: F401 - before dgl
 from chemnoether.data import generate_md
 from chemnoether.gp.train import HeadConfig, prepare_molecule, train_head
 
-torch.set_num_threads(1)
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "gp_heads" / "run.py"
 
 

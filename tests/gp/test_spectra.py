@@ -16,7 +16,6 @@ from chemnoether.gp import (
     vibrational_spectrum,
 )
 
-torch.set_num_threads(1)
 
 
 def synthetic(frames=4000, dt=0.5):

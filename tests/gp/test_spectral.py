@@ -19,7 +19,6 @@ from chemnoether.gp import (
     to_wavenumber,
 )
 
-torch.set_num_threads(1)
 F64 = torch.float64
 
 

@@ -18,7 +18,6 @@ from chemnoether.gp.train import (
     window_autocorrelation,
 )
 
-torch.set_num_threads(1)
 SMALL = {"stride": 4, "window": 12, "horizon": 2, "num_components": 2, "hidden": 16, "windows_per_step": 2, "log_every": 5,
          "features": "window", "window_lags": 4}
 GRAPH = {**SMALL, "features": "graph", "window_lags": 0}

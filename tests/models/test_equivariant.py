@@ -25,7 +25,7 @@ def model(**options):
 
 def test_default_model_with_l2_and_velocity_harmonics_is_equivariant(ethanol):
     torch.manual_seed(3)
-    with float64_default():  # e3nn's constants in float64 (see nn._testing)
+    with float64_default():  # e3nn's constants in float64 (see nn.testing)
         net = EquivariantDynamics(HCO, l_max=2).double()
     assert net.irreps_hidden == o3.Irreps("32x0e+32x1o+32x2e")
     assert net.embedding.irreps_attrs == o3.Irreps("3x0e+1x0e+1x1o+1x2e")

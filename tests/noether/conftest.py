@@ -38,7 +38,7 @@ def batch_of(graphs) -> GraphTensors:
 
 
 def tiny_model(seed=0, **options) -> EquivariantDynamics:
-    """A small untrained float64 model (built under float64, see nn._testing)."""
+    """A small untrained float64 model (built under float64, see nn.testing)."""
     torch.manual_seed(seed)
     settings = {"channels": 2, "layers": 1, "radial_neurons": 4, "num_basis": 4, **options}
     with float64_default():

@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-from chemnoether.noether_toy.experiment import Preset, run
+from chemnoether.noether_toy.experiment import PAPER, Preset, run
 from chemnoether.noether_toy.systems import SPRING, make_dataset
 
 TINY = Preset(vanilla_steps=20, meta_steps=2, meta_batch=3, k=2, lr_grid=(1e-3,), n_screen=2, n_keep=1, n_val=2)
@@ -25,5 +25,14 @@ def test_run_and_table(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     text = mod.table([res])
-    assert "| spring | symbolic |" in text and "0.95" in text
+    lines = text.splitlines()
+    # the RMSE rows show this run's numbers (one seed: std 0) beside the paper's
+    for row, paper_row in (("vanilla", "vanilla"), ("symbolic", "noether"), ("oracle", "oracle")):
+        expected = f"| spring | {row} | {res.rmse[row]:.4f} ± 0.0000 | {PAPER['spring'][paper_row]:.4f} |"
+        assert expected in lines, (expected, text)
+    # the ratio row: ours from this run's RMSEs, then the paper's constant (which alone proves nothing)
+    ours = f"{res.rmse['symbolic'] / res.rmse['vanilla']:.3f} | {res.rmse['neural_g'] / res.rmse['vanilla']:.3f}"
+    paper = PAPER["spring"]["noether"] / PAPER["spring"]["vanilla"]
+    assert f"| spring | {ours} | {paper:.2f} |" in lines, text
+    assert f"chosen **{res.chosen}**" in text
     assert mod.plot([res], tmp_path)[0].exists()

@@ -24,6 +24,7 @@ def torchrun(run_dir: Path, epochs: int) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # two torchrun launches: 45 s
 def test_two_processes_train_one_model_and_rank_0_writes(tmp_path):
     run = tmp_path / "run"
     out = torchrun(run, epochs=2)
