@@ -126,3 +126,19 @@ def test_a_replica_that_blows_up_stops_alone(verlet_engine, verlet_class, mmff, 
     row = state.stopped[0]
     assert (row["replica"], row["step"]) == (0, 3) and "strain" in row["reason"]
     assert state.step == 5
+
+
+def test_tailoring_runs_every_step_through_noether_tailor(md_run, test_starts):
+    from chemnoether.md import open_learned_md
+    from chemnoether.noether import NoetherTailoredModel
+
+    tailored = open_learned_md(md_run, tailor="angular_momentum", potential="none")
+    plain = open_learned_md(md_run, potential="none")
+    assert isinstance(tailored.engine.model, NoetherTailoredModel)
+    pos, vel = test_starts(2)
+    states = tailored.engine.start(pos, vel), plain.engine.start(pos, vel)
+    assert states[0].g_reference.shape[0] == 2  # NVE: g is anchored at each replica's start
+    tailored.engine.step(states[0])
+    plain.engine.step(states[1])
+    assert tailored.engine.model.last_info is not None
+    assert not np.allclose(states[0].velocities, states[1].velocities)  # the tailored step is another step
