@@ -30,7 +30,7 @@ def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
     parser.add_argument("run_dir", help="run directory of `chemnoether train` (config.yaml, best.pt / last.pt)")
     parser.add_argument("--start", required=True, metavar="FILE|SMILES|test:K",
                         help="a structure file (xyz, extxyz, .traj: its last frame), a SMILES of the run's molecule, "
-                             "or test:K (test windows K, K+1, ... of the run, one per replica)")
+                             "or test:K[:S] (test windows K, K+S, ... of the run, one per replica)")
     parser.add_argument("--steps", type=_positive_int, required=True, metavar="N", help="learned steps in all (a longer N extends a run)")
     parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder")
     parser.add_argument("--replicas", type=_positive_int, default=1, metavar="N", help="replicas advanced as one batch (default 1)")

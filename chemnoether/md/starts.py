@@ -8,7 +8,8 @@ run's graph atoms, one row per replica:
   replica (zero net momentum);
 * a SMILES: embedded (seeded ETKDG, MMFF94 minimum; ``generate.prepare_molecule``), its atoms put
   in the order of the run's molecule (a substructure match), velocities drawn per replica;
-* ``test:K``: test windows K, K + 1, ..., K + B - 1 of the run, with their true velocities.
+* ``test:K`` or ``test:K:S``: test windows K, K + S, ..., K + (B - 1) S of the run (S = 1 by
+  default), with their true velocities.
 
 Velocities are drawn per replica, so replicas of one structure differ; copies of a start with
 velocities differ only through a thermostat's noise.
@@ -72,18 +73,19 @@ def _test_windows(start: str, run, replicas: int):
     text = start[len(TEST_PREFIX):]
     n_windows = len(run.windows)
     try:
-        first = int(text)
+        first, stride = (int(part) for part in (text.split(":") if ":" in text else (text, "1")))
     except ValueError:
-        raise ConfigError(f"start={start!r}: expected test:K with K a window number, 0 to {n_windows - 1}") from None
-    if not 0 <= first <= n_windows - replicas:
+        raise ConfigError(f"start={start!r}: expected test:K or test:K:S, window K (0 to {n_windows - 1}) every S windows") from None
+    last = first + (replicas - 1) * stride
+    if stride < 1 or not 0 <= first <= last < n_windows:
         raise ConfigError(
-            f"start={start!r} with {replicas} replica(s) needs test windows {first} to {first + replicas - 1}, but the "
-            f"run's test split has {n_windows} (0 to {n_windows - 1}); choose K <= {n_windows - replicas} or fewer replicas"
+            f"start={start!r} with {replicas} replica(s) needs test windows {first} to {last} (every {stride}), but the "
+            f"run's test split has {n_windows} (0 to {n_windows - 1}); choose a smaller K or S, or fewer replicas"
         )
-    frames = run.windows.starts[first:first + replicas]
+    frames = run.windows.starts[first:last + 1:stride]
     positions, velocities = true_states(run.windows, frames)
     numbers = run.trajectory.atomic_numbers[run.topology.atom_index]
-    return positions, velocities, numbers, f"test windows {first}-{first + replicas - 1} (frames {frames.tolist()})"
+    return positions, velocities, numbers, f"test windows {first}-{last} (frames {frames.tolist()})"
 
 
 def _read_last_frame(path: Path) -> Atoms:

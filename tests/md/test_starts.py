@@ -16,8 +16,8 @@ def _frame(session, window=0) -> Atoms:
 
 
 def test_test_windows_give_one_replica_each(session):
-    pos, vel, _ = prepare_starts(session, "test:2", replicas=3)
-    frames = session.run.windows.starts[2:5]
+    pos, vel, _ = prepare_starts(session, "test:2:4", replicas=3)
+    frames = session.run.windows.starts[[2, 6, 10]]
     np.testing.assert_array_equal(pos, session.run.trajectory.positions[frames])
     np.testing.assert_array_equal(vel, session.run.trajectory.velocities[frames])
 
