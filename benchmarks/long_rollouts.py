@@ -1,0 +1,202 @@
+"""Long learned-MD rollouts of a trained run (issue 13, point 3): stable? conserving? how fast?
+
+    chemnoether train recipes/learned_md/quick.yaml -o runs/learned_md
+    OMP_NUM_THREADS=1 python benchmarks/long_rollouts.py runs/learned_md --preset quick
+
+Per variant (``VARIANTS``: plain NVE, NVE with MMFF94 energy rescaling, NVT by CSVR half steps
+with rescaling), replicas start from test windows spread over the run's test split and run
+through ``chemnoether.md.run_learned_md``; the reference is MMFF94 velocity-Verlet MD at the
+data's 0.5 fs step from the same start frames. Reported per row:
+
+* ``physical_share``: replicas that ran to the end (every bond within 50% strain, no pair < 0.5 Å,
+  finite, and a real rescaling alpha), ``n_replicas`` beside it;
+* ``nve_drift_meV_per_atom_ps``: mean over the replicas that finished of the slope of their total
+  energy under MMFF94 (least squares), and its ratio to the reference MD's kinetic-energy std;
+* ``mean_T_K`` / ``std_T_K``: over replicas and frames after the first 20% of the run;
+* ``pos_mse_100fs_A2``: position MSE against the reference MD 100 fs after the start (Å², over
+  the replicas still running then; NVE rows);
+* ``ps_per_hour``: simulated ps per wall-clock hour summed over replicas, and its ratio to the
+  MMFF94 MD (one numpy Verlet loop per replica, same cores) measured in the same run. A variant
+  row's speed falls as replicas stop (smaller batches), so the "speed only" rows time a full
+  batch of learned steps (graph building included) and GFN2-xTB MD of one replica.
+
+Not measured here yet (issue 13 point 3): GFN2-xTB as an accuracy reference, bond/angle/dihedral
+JSD, VDOS peaks, learned-g and learned-energy tailoring rows, aspirin, plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import mark_skipped, write_results  # noqa: E402
+
+import chemnoether  # noqa: E402, F401  (before dgl)
+
+PRESETS = {"quick": {"replicas": 8, "steps": 200}, "full": {"replicas": 64, "steps": 10_000}}
+VARIANTS = {
+    "learned NVE": {"ensemble": "nve", "rescale": False},
+    "learned NVE + energy-oracle tailoring": {"ensemble": "nve", "rescale": False, "tailor": "energy"},
+    "learned NVE + MMFF rescaling": {"ensemble": "nve", "rescale": True},
+    "learned NVT (CSVR) + MMFF rescaling": {"ensemble": "nvt", "thermostat": "csvr", "rescale": True},
+}
+TEMPERATURE_K = 300.0
+ERROR_TIME_FS = 100.0  # the position error is read this long after the start
+SPEED_CALLS = 20  # learned steps timed at full batch for the speed row
+GFN2_STEPS = 200  # GFN2-xTB MD steps timed for its speed (0.1 ps at 0.5 fs)
+
+
+def drift_meV_per_atom_ps(time_ps: np.ndarray, total_eV: np.ndarray, n_atoms: int) -> float:
+    """Least-squares slope of the total energy against time, meV per atom per ps."""
+    return float(np.polyfit(time_ps, total_eV, 1)[0]) * 1000.0 / n_atoms
+
+
+def reference_md(run, frames: np.ndarray, steps_fs: float) -> dict:
+    """MMFF94 NVE velocity Verlet at the data's step from each start frame: drift, KE std, speed."""
+    from chemnoether.data.generate import make_potential, prepare_molecule
+    from chemnoether.data.integrators import FrameBuffer, MDState, VelocityVerlet, kinetic_energy
+
+    traj = run.trajectory
+    dt = traj.require_consecutive("reference MD")
+    potential = make_potential("mmff", prepare_molecule(traj.metadata["smiles"]))
+    masses, n_steps = traj.masses, int(round(steps_fs / dt))
+    save_every = max(1, n_steps // 400)
+    drifts, kinetic_std, wall, at_error_time = [], [], 0.0, []
+    for frame in frames:
+        energy, forces = potential.energy_forces(traj.positions[frame])
+        state = MDState(traj.positions[frame].copy(), traj.velocities[frame].copy(), forces.copy(), energy)
+        buffer = FrameBuffer(n_steps // save_every, traj.n_atoms)
+        began = time.perf_counter()
+        VelocityVerlet(potential, masses, dt).run(state, buffer.capacity * save_every, save_every=save_every, frames=buffer)
+        wall += time.perf_counter() - began
+        kinetic = np.array([kinetic_energy(masses, v) for v in buffer.velocities])
+        time_ps = buffer.steps * dt / 1000.0
+        drifts.append(drift_meV_per_atom_ps(time_ps, buffer.energies + kinetic, traj.n_atoms))
+        kinetic_std.append(kinetic.std())
+        hit = np.flatnonzero(np.isclose(buffer.steps * dt, ERROR_TIME_FS))
+        at_error_time.append(buffer.positions[hit[0]] if hit.size else np.full((traj.n_atoms, 3), np.nan))
+    simulated_ps = len(frames) * n_steps * dt / 1000.0
+    return {"variant": "MMFF94 MD (reference, 0.5 fs)", "n_replicas": len(frames), "physical_share": 1.0,
+            "nve_drift_meV_per_atom_ps": float(np.mean(drifts)), "kinetic_std_eV": float(np.mean(kinetic_std)),
+            "ps_per_hour": simulated_ps / wall * 3600.0}, np.stack(at_error_time)
+
+
+def gfn2_speed(run, frame: int) -> dict:
+    """GFN2-xTB (tblite) velocity-Verlet MD of one replica at 0.5 fs: simulated ps per hour."""
+    from chemnoether.data.generate import make_potential, prepare_molecule
+    from chemnoether.data.integrators import MDState, VelocityVerlet
+
+    traj = run.trajectory
+    potential = make_potential("gfn2", prepare_molecule(traj.metadata["smiles"]))
+    energy, forces = potential.energy_forces(traj.positions[frame])
+    state = MDState(traj.positions[frame].copy(), traj.velocities[frame].copy(), forces.copy(), energy)
+    began = time.perf_counter()
+    VelocityVerlet(potential, traj.masses, 0.5).run(state, GFN2_STEPS)
+    wall = time.perf_counter() - began
+    return {"variant": "GFN2-xTB MD (speed only, 0.5 fs, 1 replica)", "n_replicas": 1,
+            "ps_per_hour": GFN2_STEPS * 0.5 / 1000.0 / wall * 3600.0}
+
+
+def learned_speed(run_dir: str, start: str, replicas: int) -> dict:
+    """Cost of one learned step for the whole batch (graph building included), whatever the physics."""
+    from chemnoether.md import open_learned_md, prepare_starts
+
+    session = open_learned_md(run_dir, potential="none")
+    positions, velocities, _ = prepare_starts(session, start, replicas=replicas)
+    session.engine.model_step(positions, velocities)  # warm-up
+    began = time.perf_counter()
+    for _ in range(SPEED_CALLS):
+        session.engine.model_step(positions, velocities)
+    seconds = (time.perf_counter() - began) / SPEED_CALLS
+    return {"variant": f"learned step, {replicas} replicas batched (speed only)", "n_replicas": replicas,
+            "seconds_per_step": seconds, "ps_per_hour": replicas * session.engine.dt_fs / 1000.0 / seconds * 3600.0}
+
+
+def learned_row(name: str, options: dict, run_dir: str, start: str, replicas: int, steps: int, folder: Path) -> dict:
+    from chemnoether.md import read_frames, run_learned_md
+
+    temperature = TEMPERATURE_K if options["ensemble"] == "nvt" else None
+    save_every = 20 if steps % 20 == 0 and steps >= 2000 else 1  # 100 fs at 5 fs is a saved frame
+    result = run_learned_md(run_dir, start, steps, folder, replicas=replicas, temperature_K=temperature, potential="mmff",
+                            save_every=save_every, chunk_frames=100, resume=False, progress=False, **options)
+    frames = read_frames(folder)
+    n_atoms = frames["positions"].shape[2]
+    row = {"variant": name, "n_replicas": replicas, "steps": steps, "dt_fs": result.dt_fs,
+           "physical_share": result.n_physical / replicas, "stopped": [f"{s['replica']}@{s['step']}: {s['reason'][:60]}" for s in result.stopped],
+           "ps_per_hour": result.simulated_ps / result.wall_s * 3600.0}
+    finished = np.flatnonzero(frames["alive"][-1])
+    time_ps = frames["steps"] * result.dt_fs / 1000.0
+    return row, frames, finished, time_ps, n_atoms
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="quick")
+    parser.add_argument("--replicas", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--out", default="benchmarks/results/long_rollouts.json")
+    args = parser.parse_args(argv)
+    preset = {**PRESETS[args.preset], **{k: v for k, v in (("replicas", args.replicas), ("steps", args.steps)) if v}}
+    replicas, steps = preset["replicas"], preset["steps"]
+
+    from chemnoether.evaluate._run import open_run
+    from chemnoether.md._physics import kinetic_energies, temperatures
+
+    run = open_run(args.run_dir)
+    stride = max(1, (len(run.windows) - 1) // max(replicas - 1, 1)) if replicas > 1 else 1
+    start = f"test:0:{stride}"
+    frames_used = run.windows.starts[0:(replicas - 1) * stride + 1:stride]
+    masses = run.trajectory.masses[run.topology.atom_index]
+    rows = []
+    reference, reference_at_error_time = reference_md(run, frames_used, steps * run.step_fs)
+    rows.append(reference)
+    print(f"reference: {reference}", flush=True)
+    for label, measure in (("GFN2-xTB speed", lambda: gfn2_speed(run, int(frames_used[0]))),
+                           ("learned speed", lambda: learned_speed(args.run_dir, start, replicas))):
+        try:
+            row = measure()
+            row["speed_vs_mmff_md"] = row["ps_per_hour"] / reference["ps_per_hour"]
+        except Exception as err:  # tblite missing, ...: a row that says why
+            row = mark_skipped({"variant": label}, label, err)
+        rows.append(row)
+        print(f"{label}: {row}", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        for i, (name, options) in enumerate(VARIANTS.items()):
+            try:
+                row, frames, finished, time_ps, n_atoms = learned_row(name, options, args.run_dir, start, replicas, steps, Path(scratch) / str(i))
+            except Exception as err:  # a variant that fails is a row, not a crash
+                rows.append(mark_skipped({"variant": name}, name, err))
+                continue
+            total = frames["potential_energy"] + np.stack([kinetic_energies(masses, v) for v in frames["velocities"]])
+            if options["ensemble"] == "nve" and finished.size:
+                drifts = [drift_meV_per_atom_ps(time_ps, total[:, b], n_atoms) for b in finished]
+                row["nve_drift_meV_per_atom_ps"] = float(np.mean(np.abs(drifts)))
+                row["drift_over_reference_kinetic_std"] = row["nve_drift_meV_per_atom_ps"] * n_atoms / 1000 / reference["kinetic_std_eV"]
+                row["drift_averaged_over"] = int(finished.size)
+            if options["ensemble"] == "nvt" and finished.size:
+                temps = np.stack([temperatures(masses, v) for v in frames["velocities"]])[len(time_ps) // 5:, finished]
+                row.update(mean_T_K=float(temps.mean()), std_T_K=float(temps.std()), target_T_K=TEMPERATURE_K,
+                           T_averaged_over=int(finished.size))
+            hit = np.flatnonzero(np.isclose(frames["steps"] * row["dt_fs"], ERROR_TIME_FS))
+            if hit.size and options["ensemble"] == "nve":
+                alive = np.flatnonzero(frames["alive"][hit[0]])
+                error = ((frames["positions"][hit[0], alive] - reference_at_error_time[alive]) ** 2).mean(axis=(1, 2))
+                row.update(pos_mse_100fs_A2=float(error.mean()) if alive.size else float("nan"), mse_averaged_over=int(alive.size))
+            row["speed_vs_mmff_md"] = row["ps_per_hour"] / reference["ps_per_hour"]
+            rows.append(row)
+            print(f"{name}: {row}", flush=True)
+    write_results(args.out, rows, "cpu", preset=args.preset, replicas=replicas, steps=steps, run_dir=str(args.run_dir),
+                  start=start, simulated_ps_per_replica=steps * run.step_fs / 1000.0)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
