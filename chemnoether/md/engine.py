@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
+from chemnoether.core.tensors import GraphTensors
 from chemnoether.data.topology import Topology
 from chemnoether.errors import ConfigError
-from chemnoether.featurize._build import build_batched_graph
+from chemnoether.featurize.assemble import build_batched_graph
 from chemnoether.md._physics import kinetic_energies
 from chemnoether.md.guards import bond_lengths_of, replica_failures
 from chemnoether.md.rescale import CompanionPotential, potential_energies, rescale_to_energy

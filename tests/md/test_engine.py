@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from chemnoether import keys
-from chemnoether.data.tensors import GraphTensors
-from chemnoether.featurize._build import build_batched_graph
+from chemnoether.core.tensors import GraphTensors
+from chemnoether.featurize.assemble import build_batched_graph
 from chemnoether.md import make_thermostat, rescale_to_energy
 from chemnoether.md._physics import com_velocities, kinetic_energies, temperatures
 from chemnoether.md.rescale import potential_energies
