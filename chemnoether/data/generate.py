@@ -16,9 +16,9 @@ import numpy as np
 from ase.data import atomic_masses
 from rdkit import Chem
 from rdkit.Chem import rdForceFieldHelpers
-from tqdm import tqdm
 
 import chemnoether
+from chemnoether._progress import progress_bar
 from chemnoether.data.integrators import (
     BOLTZMANN_EV_PER_K,
     FrameBuffer,
@@ -183,7 +183,7 @@ def generate_md(
 
     n_frames = n_steps // save_every + 1
     done = sum(c.n_frames for c in chunks)
-    bar = tqdm(total=n_steps, initial=min(max(done - 1, 0) * save_every, n_steps), desc=f"MD {name}", unit="step", disable=not progress)
+    bar = progress_bar(total=n_steps, initial=min(max(done - 1, 0) * save_every, n_steps), desc=f"MD {name}", unit="step", disable=not progress)
     try:
         while done < n_frames:
             buffer = FrameBuffer(min(chunk_frames, n_frames - done), len(masses))
@@ -239,7 +239,7 @@ def _equilibrated_state(mol, model: Potential, masses, settings: dict, rng, tole
     if steps:
         thermostat = LangevinBAOAB(model, masses, settings["dt_fs"], temperature=settings["temperature_K"], friction_per_fs=settings["friction_per_fs"], rng=rng)
         thermostat.guard(energy + kinetic_energy(masses, velocities), tolerance)
-        with tqdm(total=steps, desc="equilibrate", unit="step", disable=not progress) as bar:
+        with progress_bar(total=steps, desc="equilibrate", unit="step", disable=not progress) as bar:
             done = 0
             while done < steps:
                 # the second half is sampled every few steps for the canonical mean potential energy
