@@ -59,15 +59,16 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     recipe = load_recipe(args.recipe, args.overrides, schemas={"data": DataOptions, "tailoring": TailoringSection})
     kind, model_options = _model_section(recipe, args.recipe, builder)
     plan = check_data_plan(recipe.data)
+    try:  # built before any data exists, for --check and the run alike: a bad option fails in seconds
+        stand_in = _stand_in_model(kind, model_options, plan, builder)
+    except ConfigError as err:
+        raise ConfigError(f"recipe {args.recipe}: model: {err}") from err
+    if recipe.tailoring is not None and (plan.smiles is not None or recipe.tailoring.g != "energy"):
+        # (an energy g of a trajectory file needs the SMILES in the file: known only once it is read)
+        stand_in = tailored(stand_in, recipe.tailoring, plan.smiles)
     if args.check:
-        try:
-            model = _stand_in_model(kind, model_options, plan, builder)
-        except ConfigError as err:
-            raise ConfigError(f"recipe {args.recipe}: model: {err}") from err
-        if recipe.tailoring is not None:
-            model = tailored(model, recipe.tailoring, plan.smiles)
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False), end="")
-        n_parameters = sum(p.numel() for p in model.parameters())
+        n_parameters = sum(p.numel() for p in stand_in.parameters())
         print(f"# checked: model {kind!r} builds ({n_parameters} parameters with stand-in elements and scales); "
               f"data: {plan.description}")
         return 0
