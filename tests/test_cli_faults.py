@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from chemnoether.cli import main
+from chemnoether.errors import ChemNoetherError
 
 # a run of seconds: a short ethanol MD, a one-layer model; many epochs so that it is still
 # training when the signal comes
@@ -157,6 +158,16 @@ def test_rollout_steps_below_one_get_one_message(tmp_path, capsys, steps):
         main(["rollout", str(tmp_path), "--steps", steps])
     assert exit_info.value.code == 2
     assert f"--steps: must be a whole number >= 1, got '{steps}'" in capsys.readouterr().err
+
+
+def test_rollout_memory_is_checked_with_the_real_atom_count(monkeypatch):
+    from chemnoether import _memory  # noqa: PLC0415
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 2**30)  # a machine with 1 GiB free
+    # 9 atoms: 2 arrays x 9 x 3 x 8 bytes = 432 bytes a frame; half of 1 GiB holds 1,242,756 frames
+    _memory.require_rollout_memory(1_242_755, 9)
+    with pytest.raises(ChemNoetherError, match=r"n_steps=1242756: 1 rollout\(s\) of 9 atoms .* pass n_steps 1242755 or fewer"):
+        _memory.require_rollout_memory(1_242_756, 9)
 
 
 def write_run_dir(folder: Path) -> Path:
