@@ -91,8 +91,15 @@ def _featurize_command(args: argparse.Namespace) -> int:
     return 1 if (failed and args.strict) or failed == n else 0
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (the subcommands' parsers are of this class too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="chemnoether",
         description="Graph neural networks for chemistry on DGL.",
         epilog="Exit codes: 0 done, 1 failed during the work, 2 bad input or usage, 130 / 143 interrupted "

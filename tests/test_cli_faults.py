@@ -9,6 +9,7 @@ interpreter and signal it.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def test_featurize_refuses_unreadable_input_in_one_line(tmp_path, capsys, conten
     code, err = run_main(["featurize", source, "-o", tmp_path / "g.bin", "-q"], capsys)
     assert code == 2
     line = one_error_line(err, "featurize")
-    assert str(source) in line and pd.Series([line]).str.contains(expected).all()
+    assert str(source) in line and re.search(expected, line)
 
 
 def bad_output_paths(tmp_path: Path) -> dict[str, tuple[Path, str]]:
@@ -149,7 +150,7 @@ def test_rollout_refuses_before_opening_the_run(tmp_path, capsys, options, expec
     # the run directory does not exist: an error about it would mean the checks came too late
     code, err = run_main(["rollout", tmp_path / "no_run", *steps, *options], capsys)
     assert code == 2
-    assert pd.Series([one_error_line(err, "rollout")]).str.contains(expected).all()
+    assert re.search(expected, one_error_line(err, "rollout"))
 
 
 @pytest.mark.parametrize("steps", ["0", "-1"])
@@ -157,7 +158,8 @@ def test_rollout_steps_below_one_get_one_message(tmp_path, capsys, steps):
     with pytest.raises(SystemExit) as exit_info:
         main(["rollout", str(tmp_path), "--steps", steps])
     assert exit_info.value.code == 2
-    assert f"--steps: must be a whole number >= 1, got '{steps}'" in capsys.readouterr().err
+    line = one_error_line(capsys.readouterr().err, "rollout")
+    assert f"--steps: must be a whole number >= 1, got '{steps}'; see chemnoether rollout --help" in line
 
 
 def test_rollout_memory_is_checked_with_the_real_atom_count(monkeypatch):
