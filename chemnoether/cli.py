@@ -150,8 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; every error is one line on stderr and an exit code (see the parser's epilog)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # anywhere on the line, not only before the command
+    argv = [word for word in argv if word != "--debug"]
     args = build_parser().parse_args(argv)  # bad usage: argparse's one-line message and exit 2
-    debug = args.debug or os.environ.get("CHEMNOETHER_DEBUG", "").strip() not in ("", "0")
+    debug = debug or os.environ.get("CHEMNOETHER_DEBUG", "").strip() not in ("", "0")
     name = " ".join(filter(None, ("chemnoether", args.command, getattr(args, "md_command", None))))
     try:
         with sigterm_raises():

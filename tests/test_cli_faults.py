@@ -214,7 +214,7 @@ def test_an_unexpected_error_is_one_line_and_exit_1_unless_debug(tmp_path, capsy
     code, err = run_main(["featurize", source, "-o", tmp_path / "g.bin"], capsys)
     assert code == 1
     assert "unexpected RuntimeError: a library failed; rerun with --debug" in one_error_line(err, "featurize")
-    code, err = run_main(["--debug", "featurize", source, "-o", tmp_path / "g.bin"], capsys)
+    code, err = run_main(["featurize", source, "-o", tmp_path / "g.bin", "--debug"], capsys)
     assert code == 1 and "Traceback" in err and "a library failed" in err.splitlines()[-1]
 
 

@@ -56,6 +56,8 @@ def test_train_command_runs_and_resumes(recipe, tmp_path, capsys):
     args = parse(["train", str(recipe), "-o", str(run), "--set", "train.epochs=2", "--resume", "must"])
     assert train_command(args, builder=standin.build) == 0
     assert "completed after 20 steps" in capsys.readouterr().out
+    assert train_command(args, builder=standin.build) == 0  # nothing left to do: no rate to report
+    assert "completed after 20 steps; best val loss" in capsys.readouterr().out
 
 
 def test_bad_data_or_model_sections(recipe, tmp_path):
