@@ -1,6 +1,8 @@
 """The exception hierarchy: every error the package raises on purpose is a ChemNoetherError.
 
 Messages name the offending input (the SMILES, the file, the frame, the key) and what to do.
+``exit_code`` is what the ``chemnoether`` command exits with: 2 for bad input or usage (found
+before or while reading it), 1 for a failure during the work itself.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 
 class ChemNoetherError(Exception):
     """Base class of every error raised by chemnoether on purpose."""
+
+    exit_code = 2
 
 
 class InvalidMoleculeError(ChemNoetherError, ValueError):
@@ -49,9 +53,13 @@ class SplitOverlapError(ChemNoetherError, ValueError):
 class SimulationError(ChemNoetherError):
     """A simulation became unstable (energy blow-up, non-finite forces, failed SCC)."""
 
+    exit_code = 1
+
 
 class NonFiniteLossError(ChemNoetherError, FloatingPointError):
     """The training loss (or gradient norm) became NaN or infinite; names the step and the batch."""
+
+    exit_code = 1
 
 
 class CheckpointError(ChemNoetherError, ValueError):

@@ -31,7 +31,7 @@ def from_mapping(cls: type, values: Mapping[str, Any], where: str):
     hints = _hints(cls)
     for key in values:
         if key not in names:
-            raise ConfigError(f"unknown key {_join(where, key)}{_suggestion(key, names)}; valid keys: {', '.join(names)}")
+            raise ConfigError(f"unknown key {_join(where, key)}{suggestion(key, names)}; valid keys: {', '.join(names)}")
     return cls(**{key: coerce(value, hints[key], _join(where, key)) for key, value in values.items()})
 
 
@@ -126,6 +126,6 @@ def _shown(value) -> str:
     return "null" if value is None else f"{type(value).__name__} {value!r}"
 
 
-def _suggestion(key, names) -> str:
+def suggestion(key, names) -> str:
     close = difflib.get_close_matches(str(key), names, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

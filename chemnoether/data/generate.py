@@ -16,9 +16,9 @@ import numpy as np
 from ase.data import atomic_masses
 from rdkit import Chem
 from rdkit.Chem import rdForceFieldHelpers
-from tqdm import tqdm
 
 import chemnoether
+from chemnoether._progress import progress_bar
 from chemnoether.data.integrators import (
     BOLTZMANN_EV_PER_K,
     FrameBuffer,
@@ -164,6 +164,7 @@ def generate_md(
 
     mol = prepare_molecule(smiles, seed)
     model = make_potential(potential, mol)
+    _check_start_structure(mol, name)
     masses = atomic_masses[model.atomic_numbers].astype(np.float64)  # what Trajectory.masses assumes
     metadata = _metadata(settings, model.method)
     tolerance = max_energy_change_eV_per_atom * len(masses)
@@ -183,7 +184,7 @@ def generate_md(
 
     n_frames = n_steps // save_every + 1
     done = sum(c.n_frames for c in chunks)
-    bar = tqdm(total=n_steps, initial=min(max(done - 1, 0) * save_every, n_steps), desc=f"MD {name}", unit="step", disable=not progress)
+    bar = progress_bar(total=n_steps, initial=min(max(done - 1, 0) * save_every, n_steps), desc=f"MD {name}", unit="step", disable=not progress)
     try:
         while done < n_frames:
             buffer = FrameBuffer(min(chunk_frames, n_frames - done), len(masses))
@@ -210,6 +211,36 @@ def generate_md(
     return trajectory
 
 
+_MIN_DISTANCE_A = 0.5  # closer than any bond (H-H is 0.74 Å): atoms placed on top of each other
+_MAX_START_EV_PER_ATOM = 10.0  # a minimised molecule sits within a few eV per atom of zero (MMFF94)
+
+
+def _check_start_structure(mol: Chem.Mol, name: str) -> None:
+    """``InvalidMoleculeError`` for overlapping atoms: MD from there is unstable at any time step."""
+    positions = mol.GetConformer().GetPositions()
+    if len(positions) > 1:
+        distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+        distances[np.diag_indices(len(positions))] = np.inf
+        i, j = np.unravel_index(np.argmin(distances), distances.shape)
+        if distances[i, j] < _MIN_DISTANCE_A:
+            symbols = [atom.GetSymbol() for atom in mol.GetAtoms()]
+            raise InvalidMoleculeError(
+                f"{name}: atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) of the start structure are "
+                f"{distances[i, j]:.2f} Å apart; separate fragments ('.' in the SMILES, e.g. ions) are embedded on "
+                "top of each other, so no time step can help: simulate one connected molecule"
+            )
+
+
+def _check_start_energy(energy: float, n_atoms: int, method: str, name: str) -> None:
+    """``InvalidMoleculeError`` for an absurd energy at the minimum: the cause, not the time step."""
+    if not np.isfinite(energy) or energy / n_atoms > _MAX_START_EV_PER_ATOM:
+        raise InvalidMoleculeError(
+            f"{name}: the start energy under {method} is {energy:.4g} eV ({energy / n_atoms:.3g} eV per "
+            "atom), absurd for a minimised structure; the force field does not describe this molecule (ions, "
+            "charges or terms it lacks), so no time step can help: try --potential gfn2 or another molecule"
+        )
+
+
 def _metadata(settings: dict, method: str) -> dict:
     """What a generated trajectory says about itself (JSON-ready)."""
     return {
@@ -233,13 +264,14 @@ def _equilibrated_state(mol, model: Potential, masses, settings: dict, rng, tole
     positions = mol.GetConformer().GetPositions()
     velocities = maxwell_boltzmann_velocities(masses, settings["temperature_K"], rng)
     energy, forces = model.energy_forces(positions)
+    _check_start_energy(energy, len(masses), model.method, settings["name"])
     state = MDState(positions, velocities, forces.copy(), energy)
     steps = settings["equilibration_steps"]
     potential_samples = []
     if steps:
         thermostat = LangevinBAOAB(model, masses, settings["dt_fs"], temperature=settings["temperature_K"], friction_per_fs=settings["friction_per_fs"], rng=rng)
         thermostat.guard(energy + kinetic_energy(masses, velocities), tolerance)
-        with tqdm(total=steps, desc="equilibrate", unit="step", disable=not progress) as bar:
+        with progress_bar(total=steps, desc="equilibrate", unit="step", disable=not progress) as bar:
             done = 0
             while done < steps:
                 # the second half is sampled every few steps for the canonical mean potential energy

@@ -121,7 +121,10 @@ class Trajectory:
                 f"cannot be used for {purpose}; use a trajectory of consecutive frames"
             )
         if self.dt_fs is None:
-            raise TrajectoryFormatError(f"{self._where()}: the time step is unknown; pass dt_fs for {purpose}")
+            raise TrajectoryFormatError(
+                f"{self._where()}: the time step is unknown and is needed for {purpose}; give it in fs: "
+                "read_trajectory(path, dt_fs=...) or, in a recipe, data.dt_fs (--set data.dt_fs=0.5)"
+            )
         return float(self.dt_fs)
 
     # --- physics --------------------------------------------------------------------------------

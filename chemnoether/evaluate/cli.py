@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from chemnoether._cli_checks import check_ase_format, check_output_file, check_output_folder, whole_number
+
+EVAL_DIR = "eval"  # as chemnoether.evaluate.report, which is imported only when a command runs
 SPLIT_CHOICES = ("test", "val", "train")
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
 TEST_TIME_G_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned")
+_positive_int = whole_number(1)  # --steps 0 and -1 get the same message
+_non_negative_int = whole_number(0)
 
 
 def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -71,6 +76,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from chemnoether.evaluate.report import evaluate_run, metrics_table  # noqa: PLC0415
     from chemnoether.evaluate.tailoring import TestTimeTailoring  # noqa: PLC0415
 
+    check_output_folder(Path(args.run_dir) / EVAL_DIR, "RUN_DIR/eval (where the results go)")
     test_time = None
     if args.tailor_g is not None:
         test_time = TestTimeTailoring(
@@ -102,8 +108,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def rollout_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether rollout``: write the trajectory and say where."""
+    from chemnoether._memory import require_rollout_memory  # noqa: PLC0415
     from chemnoether.evaluate.report import rollout_run  # noqa: PLC0415
 
+    check_ase_format(args.format)
+    if args.out is not None:
+        check_output_file(args.out, "-o")
+    else:
+        check_output_folder(Path(args.run_dir) / EVAL_DIR, "RUN_DIR/eval (the default output folder)")
+    # a first bound for one atom, before the run's data is rebuilt; the rollout checks its real size
+    require_rollout_memory(args.steps, n_atoms=1, option="--steps")
     path = rollout_run(
         args.run_dir, args.steps, start=args.start, split=args.split, out=args.out,
         format=args.format, which=args.which, device=args.device,
@@ -119,13 +133,6 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where the model runs (default cpu)")
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -133,14 +140,4 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return value

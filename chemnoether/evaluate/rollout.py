@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from chemnoether import keys
+from chemnoether._memory import require_rollout_memory
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.data.topology import Topology
 from chemnoether.errors import ConfigError
@@ -54,6 +55,7 @@ def rollout(
     if not (isinstance(n_steps, int) and n_steps >= 1):
         raise ConfigError(f"n_steps={n_steps!r} must be a positive integer")
     n_starts = len(pos)
+    require_rollout_memory(n_steps, topology.num_atoms, n_starts)  # refuse before allocating, not in numpy
     out_pos = np.full((n_starts, n_steps + 1, topology.num_atoms, 3), np.nan)
     out_vel = np.full_like(out_pos, np.nan)
     out_pos[:, 0], out_vel[:, 0] = pos, vel

@@ -56,8 +56,10 @@ def read_reaction_table(path: Path, column: str):
 def score_reactions_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether score-reactions``: score, write, and summarise the failures."""
     from chemnoether._atomic import atomic_write  # noqa: PLC0415
+    from chemnoether._cli_checks import check_output_file  # noqa: PLC0415
     from chemnoether.reactions.api import COLUMNS, score_reactions  # noqa: PLC0415
 
+    check_output_file(args.output, "-o")  # before the scoring, not after it
     table = read_reaction_table(Path(args.input), args.column)
     added = [c for c in COLUMNS if c != "input"]
     if args.column in added:

@@ -1,4 +1,4 @@
-"""Process-wide settings a run needs and gives back: seeds, deterministic kernels, SIGTERM."""
+"""Process-wide settings a run needs and gives back: seeds, deterministic kernels, SIGTERM / SIGINT."""
 
 from __future__ import annotations
 
@@ -44,21 +44,30 @@ def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
 
 
 @contextmanager
-def stop_on_sigterm() -> Iterator[Callable[[], bool]]:
-    """Yields ``received()``; a SIGTERM (a cluster's pre-emption notice) sets it instead of killing.
+def stop_on_signals() -> Iterator[Callable[[], int | None]]:
+    """Yields ``received()``: the first SIGTERM or SIGINT (Ctrl-C) that arrived, else ``None``.
 
-    The loop then stops at the end of the step and writes ``last.pt``. Only the main thread can
-    install signal handlers; elsewhere ``received()`` stays false.
+    Instead of killing the run, a signal (a cluster's pre-emption notice, a Ctrl-C) lets the loop
+    stop at the end of the step and write ``last.pt`` there. A second Ctrl-C raises
+    ``KeyboardInterrupt`` at once, for a step that takes too long. Only the main thread can
+    install signal handlers; elsewhere ``received()`` stays ``None``.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
+        yield lambda: None
         return
-    received = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+    received: list[int] = []
+
+    def on_signal(signum, frame):
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield received.is_set
+        yield lambda: received[0] if received else None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def checkpoint_to_resume(run_dir: Path, resume: str) -> Path | None:

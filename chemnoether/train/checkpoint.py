@@ -36,19 +36,48 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    damaged = _damage(path)
+    if damaged:
+        raise CheckpointError(f"cannot read checkpoint {path}: {damaged}; {_REPLACE_HINT}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
-            f"{path} is not a plain-data checkpoint (torch.load with weights_only=True refused it: {err}); "
-            "load only checkpoints written by chemnoether.train"
+            f"{path} is not a plain-data checkpoint (torch.load with weights_only=True refused it: "
+            f"{_first_line(err)}); load only checkpoints written by chemnoether.train"
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
+    except Exception as err:  # noqa: BLE001 - a damaged file fails anywhere in torch's readers
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err) or 'no reason given'} "
+            f"(the file is damaged or cut short); {_REPLACE_HINT}"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path} is not a chemnoether training checkpoint of format {FORMAT} (found {found!r})")
     return payload
+
+
+_REPLACE_HINT = (
+    "delete it and use the other checkpoint of the run (--which last / best), or resume / retrain from an earlier one"
+)
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
+_PICKLE_PROTOCOL_2 = b"\x80\x02"  # the legacy torch.save format starts with a pickle
+
+
+def _damage(path: Path) -> str | None:
+    """Why ``path`` cannot be a checkpoint at all (empty, not a torch.save file), or ``None``."""
+    with path.open("rb") as file:
+        head = file.read(4)
+    if not head:
+        return "the file is empty (0 bytes; a copy or a write was cut off)"
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTOCOL_2)):
+        return f"the file is not a torch.save file (it starts with bytes {head!r})"
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def find_checkpoint(run_dir_or_checkpoint: str | os.PathLike, which: str = "best") -> Path:

@@ -11,6 +11,8 @@ Under ``torchrun --nproc_per_node N -m chemnoether.cli train ...`` it trains dat
 from __future__ import annotations
 
 import argparse
+import inspect
+import shlex
 from pathlib import Path
 
 from chemnoether.train._runtime import RESUME_OPTIONS
@@ -40,21 +42,35 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def train_command(args: argparse.Namespace, builder=None) -> int:
-    """Run ``chemnoether train``; ``builder`` replaces ``chemnoether.models.build_model``."""
+    """Run ``chemnoether train``; ``builder`` replaces ``chemnoether.models.build_model``.
+
+    Everything ``--check`` checks (the run directory, the recipe, the model built with stand-ins
+    for what the data decides, the data plan) is checked again first by the run itself.
+    """
     import yaml  # noqa: PLC0415 - keep `chemnoether --help` fast
 
+    from chemnoether._cli_checks import check_output_folder, interrupted_exit  # noqa: PLC0415
     from chemnoether.errors import ConfigError  # noqa: PLC0415
     from chemnoether.noether.recipe import TailoringSection, tailored  # noqa: PLC0415
     from chemnoether.train import fit, load_recipe, seed_everything  # noqa: PLC0415
-    from chemnoether.train.recipe_data import DataOptions, windows_from_options  # noqa: PLC0415
+    from chemnoether.train.recipe_data import DataOptions, check_data_plan, windows_from_options  # noqa: PLC0415
 
+    check_output_folder(args.run_dir, "-o")
     recipe = load_recipe(args.recipe, args.overrides, schemas={"data": DataOptions, "tailoring": TailoringSection})
-    model_options = dict(recipe.model)
-    kind = model_options.pop("kind", None)
-    if not isinstance(kind, str):
-        raise ConfigError(f"recipe {args.recipe}: model.kind must name the model to build, got {kind!r}")
+    kind, model_options = _model_section(recipe, args.recipe, builder)
+    plan = check_data_plan(recipe.data)
+    try:  # built before any data exists, for --check and the run alike: a bad option fails in seconds
+        stand_in = _stand_in_model(kind, model_options, plan, builder)
+    except ConfigError as err:
+        raise ConfigError(f"recipe {args.recipe}: model: {err}") from err
+    if recipe.tailoring is not None and (plan.smiles is not None or recipe.tailoring.g != "energy"):
+        # (an energy g of a trajectory file needs the SMILES in the file: known only once it is read)
+        stand_in = tailored(stand_in, recipe.tailoring, plan.smiles)
     if args.check:
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False), end="")
+        n_parameters = sum(p.numel() for p in stand_in.parameters())
+        print(f"# checked: model {kind!r} builds ({n_parameters} parameters with stand-in elements and scales); "
+              f"data: {plan.description}")
         return 0
     splits = windows_from_options(recipe.data, progress=recipe.train.progress)
     if builder is None:
@@ -69,12 +85,60 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
             # a resumed run takes g from its checkpoint instead
             _pretrain_g(model, recipe.tailoring, splits.train, recipe.train)
     result = fit(model, splits.train, splits.val, recipe, args.run_dir, resume=args.resume)
+    if result.stop_signal is not None:
+        return interrupted_exit(
+            "train", result.stop_signal, f"saved {result.last_checkpoint} at step {result.step}; resume with: {_resume_command(args)}"
+        )
     best = "none" if result.best_val_loss is None else f"{result.best_val_loss:.6g} at step {result.best_step}"
-    print(
-        f"{result.stopped} after {result.step} steps ({result.molecules_per_s:.0f} molecules/s); "
-        f"best val loss {best}; run directory {result.run_dir}"
-    )
+    rate = f" ({result.molecules_per_s:.0f} molecules/s)" if result.molecules_per_s >= 0.5 else ""
+    print(f"{result.stopped} after {result.step} steps{rate}; best val loss {best}; run directory {result.run_dir}")
     return 0
+
+
+def _model_section(recipe, recipe_path, builder) -> tuple[str, dict]:
+    """``model.kind`` and the other ``model:`` keys, each a keyword of that kind's builder."""
+    from chemnoether.core.typecheck import suggestion  # noqa: PLC0415
+    from chemnoether.errors import ConfigError  # noqa: PLC0415
+
+    options = dict(recipe.model)
+    kind = options.pop("kind", None)
+    if not isinstance(kind, str):
+        raise ConfigError(f"recipe {recipe_path}: model.kind must name the model to build, got {kind!r}")
+    if builder is not None:
+        return kind, options  # a builder of one's own checks its options itself
+    from chemnoether.core.registry import BUILDERS, model_kinds  # noqa: PLC0415
+    from chemnoether.train.checkpoint import default_builder  # noqa: PLC0415
+
+    default_builder()  # every shipped kind registered
+    kinds = model_kinds()
+    if kind not in BUILDERS:
+        raise ConfigError(f"recipe {recipe_path}: model.kind {kind!r}{suggestion(kind, kinds)} is not one of {list(kinds)}")
+    accepted = list(inspect.signature(BUILDERS[kind]).parameters)
+    for key in options:
+        if key not in accepted:
+            raise ConfigError(
+                f"recipe {recipe_path}: model.{key} is not an option of model kind {kind!r}{suggestion(key, accepted)}; "
+                f"its options: {', '.join(accepted)}"
+            )
+    return kind, options
+
+
+def _stand_in_model(kind: str, options: dict, plan, builder):
+    """The model with the data's part (elements; the statistics keep their defaults) stood in for."""
+    stand_in = dict(options)
+    if builder is None and "elements" not in stand_in:
+        from chemnoether.models.builders import BUILDERS  # noqa: PLC0415
+
+        if "elements" in inspect.signature(BUILDERS[kind]).parameters:
+            stand_in["elements"] = plan.elements or [1, 6, 7, 8]
+    return (builder or _default_builder())(kind, **stand_in)
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    words = ["chemnoether", "train", args.recipe, "-o", args.run_dir]
+    for override in args.overrides:
+        words += ["--set", override]
+    return shlex.join(words)
 
 
 def _pretrain_g(model, section, train_windows, train_config) -> None:

@@ -24,7 +24,7 @@ import yaml
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import ConfigError
 from chemnoether.core.typecheck import (
-    _suggestion,
+    suggestion,
     coerce,
     coerce_fields,
     from_mapping,
@@ -164,7 +164,7 @@ def recipe_from_dict(
     raw = copy.deepcopy(dict(raw))
     for section in raw:
         if section not in SECTIONS:
-            raise ConfigError(f"unknown section {section!r}{_suggestion(section, SECTIONS)}; sections: {', '.join(SECTIONS)}")
+            raise ConfigError(f"unknown section {section!r}{suggestion(section, SECTIONS)}; sections: {', '.join(SECTIONS)}")
     for text in overrides:
         apply_override(raw, text, schemas)
     sections = {}
@@ -229,7 +229,7 @@ def _checked_against_schema(schema: type, path: list[str], value, text: str):
         names = [f.name for f in dataclasses.fields(annotation) if f.init]
         if key not in names:
             raise ConfigError(
-                f"override {text!r}: unknown key {'.'.join(path[: i + 1])}{_suggestion(key, names)}; "
+                f"override {text!r}: unknown key {'.'.join(path[: i + 1])}{suggestion(key, names)}; "
                 f"valid keys: {', '.join(names)}"
             )
         annotation = _field_type(annotation, key)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
+from chemnoether._progress import progress_bar
 from chemnoether.errors import ConfigError, NonFiniteLossError
 from chemnoether.train import batches as batching
 from chemnoether.train._payload import ModelIdentity, build_payload, restore_payload
@@ -29,7 +29,7 @@ from chemnoether.train._runtime import (
     deterministic_on_cpu,
     process_seed,
     seed_everything,
-    stop_on_sigterm,
+    stop_on_signals,
 )
 from chemnoether.train.checkpoint import (
     BEST_NAME,
@@ -90,9 +90,9 @@ def fit(
     identity = ModelIdentity.of(model, recipe)
     env = dist_env_from_environ()
     device = resolve_device(train_config.device, env)
-    with process_group(env, device), deterministic_on_cpu(device), stop_on_sigterm() as sigterm:
+    with process_group(env, device), deterministic_on_cpu(device), stop_on_signals() as received_signal:
         trainer = _Trainer(model, identity, train_data, val_data, train_config, recipe, Path(run_dir), env, device)
-        return trainer.run(resume, loss_fn or next_state_loss(train_config.loss_weights), list(callbacks), sigterm)
+        return trainer.run(resume, loss_fn or next_state_loss(train_config.loss_weights), list(callbacks), received_signal)
 
 
 class _Trainer:
@@ -135,8 +135,9 @@ class _Trainer:
         self.lr = self.schedule.lr_at(0)
 
     # --- session --------------------------------------------------------------------------
-    def run(self, resume: str, loss_fn: LossFn, callbacks: list[Callback], sigterm) -> FitResult:
-        self.loss_fn, self.callbacks, self.sigterm = loss_fn, callbacks, sigterm
+    def run(self, resume: str, loss_fn: LossFn, callbacks: list[Callback], received_signal) -> FitResult:
+        self.loss_fn, self.callbacks, self.received_signal = loss_fn, callbacks, received_signal
+        self.stop_signal = None
         resume_from = self._decide_run_dir(resume)
         if resume_from is not None:
             payload = read_checkpoint(resume_from, map_location="cpu")
@@ -152,7 +153,7 @@ class _Trainer:
             save_recipe(self._resolved_recipe(), self.run_dir / CONFIG_NAME)
         self.metrics = MetricsLog(self.run_dir, enabled=self.env.is_main, resume_step=resumed_step)
         barrier(self.env)  # no process reads the run directory before rank 0 has set it up
-        self.bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", unit="step",
+        self.bar = progress_bar(total=self.total_steps, initial=self.state.step, desc="train", unit="step",
                         dynamic_ncols=True, disable=not (self.env.is_main and self.config.progress))
         try:
             return self._train(resumed_step)
@@ -259,7 +260,8 @@ class _Trainer:
         state, config = self.state, self.config
         for callback in self.callbacks:
             callback.on_step_end(state, loss)
-        if self.sigterm():
+        if self.stop_signal is None and (signum := self.received_signal()) is not None:
+            self.stop_signal = signum
             state.request_stop("signal")
         if any_process(state.stop_reason is not None, self.env, self.device):
             state.request_stop("callback")  # another process asked; all stop at the same step
@@ -389,6 +391,7 @@ class _Trainer:
             last_checkpoint=last if last.is_file() else None,
             best_checkpoint=best if best.is_file() else None,
             metrics_path=self.run_dir / METRICS_NAME,
+            stop_signal=self.stop_signal,
         )
 
 

@@ -49,8 +49,9 @@ class FitResult:
 
     ``step``: optimizer steps taken in all (over resumes); ``epochs_completed``: whole epochs.
     ``stopped``: ``"completed"`` (epochs / max_steps reached), ``"early_stopping"``,
-    ``"callback"`` or ``"signal"`` (SIGTERM; resumable). ``molecules_per_s``: training throughput
-    of this session (graphs per second over all processes, evaluation excluded).
+    ``"callback"`` or ``"signal"`` (SIGTERM or Ctrl-C; resumable; ``stop_signal`` is its number).
+    ``molecules_per_s``: training throughput of this session (graphs per second over all
+    processes, evaluation excluded; 0 when this session took no step).
     """
 
     run_dir: Path
@@ -66,6 +67,7 @@ class FitResult:
     last_checkpoint: Path | None
     best_checkpoint: Path | None
     metrics_path: Path
+    stop_signal: int | None = None
 
 
 class Callback:

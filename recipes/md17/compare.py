@@ -80,18 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     ours = table.loc[0, "test_mse_A2"]
     table["vs_ours"] = table["test_mse_A2"] / ours
     table.to_csv(out / "table.csv", index=False)
-    (out / "table.md").write_text(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
+    (out / "table.md").write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n")  # tabulate is a dependency
     print(table.to_string(index=False))
     print(f"table: {out / 'table.md'}")
     return 0
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from chemnoether.data.integrators import ACCELERATION_UNIT
 from chemnoether.data.md_chunks import ChunkFolder, load_generated, read_manifest
 from chemnoether.data.md_cli import add_md_parser, main
 from chemnoether.data.trajectory import Trajectory
-from chemnoether.errors import ChemNoetherError, ConfigError
+from chemnoether.errors import ChemNoetherError, ConfigError, InvalidMoleculeError
 
 QUICK = {"equilibration_steps": 200, "progress": False}  # keeps every run here well under 0.1 s
 
@@ -124,6 +124,31 @@ class ExplodesAfter:
         self.calls -= 1
         energy, forces = self.potential.energy_forces(positions)
         return (float("nan"), forces) if self.calls < 0 else (energy, forces)
+
+
+class OffsetEnergy:
+    """A potential whose energies are shifted by ``offset`` eV: an absurd start energy on demand."""
+
+    def __init__(self, potential, offset):
+        self.potential, self.offset = potential, offset
+        self.method, self.atomic_numbers = potential.method, potential.atomic_numbers
+
+    def energy_forces(self, positions):
+        energy, forces = self.potential.energy_forces(positions)
+        return energy + self.offset, forces
+
+
+def test_an_absurd_start_energy_is_named_as_the_cause(monkeypatch):
+    real = generate_module.make_potential
+    monkeypatch.setattr(generate_module, "make_potential", lambda kind, mol: OffsetEnergy(real(kind, mol), 4.2e6))
+    with pytest.raises(InvalidMoleculeError, match=r"start energy under .* is 4\.2e\+06 eV .*absurd.*no time step can help"):
+        generate_md("ethanol", 10, equilibration_steps=0, progress=False)
+
+
+def test_overlapping_fragments_are_named_not_the_time_step():
+    # RDKit embeds each single-atom ion at the origin: both ions on one spot
+    with pytest.raises(InvalidMoleculeError, match=r"atoms 0 \(Na\) and 1 \(Cl\) .* 0\.00 Å apart.*one connected molecule"):
+        generate_md("[Na+].[Cl-]", 10, equilibration_steps=0, progress=False)
 
 
 def test_chunks_written_before_a_blow_up_stay_readable(tmp_path, monkeypatch):

@@ -292,7 +292,7 @@ def test_require_consecutive():
     assert make_trajectory().require_consecutive("velocity windows") == 0.5
     with pytest.raises(TrajectoryFormatError, match="not consecutive .* cannot be used for velocity windows"):
         make_trajectory(consecutive=False).require_consecutive("velocity windows")
-    with pytest.raises(TrajectoryFormatError, match="time step is unknown; pass dt_fs for rollouts"):
+    with pytest.raises(TrajectoryFormatError, match="time step is unknown and is needed for rollouts.*data.dt_fs"):
         make_trajectory(dt_fs=None).require_consecutive("rollouts")
 
 

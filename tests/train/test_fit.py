@@ -204,16 +204,21 @@ def test_any_graph_dataset_trains_like_the_windows(windows, make_model, quick, t
 
 
 class Terminate(Callback):
+    def __init__(self, signum=signal.SIGTERM):
+        self.signum = signum
+
     def on_step_end(self, state, loss):
         if state.step == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
 
 
-def test_sigterm_stops_after_the_step_with_a_checkpoint(windows, make_model, quick, tmp_path):
-    result = fit(make_model(), windows.train, windows.val, quick(), tmp_path / "run", callbacks=[Terminate()])
-    assert result.stopped == "signal" and result.step == 3
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_after_the_step_with_a_checkpoint(windows, make_model, quick, tmp_path, signum):
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    result = fit(make_model(), windows.train, windows.val, quick(), tmp_path / "run", callbacks=[Terminate(signum)])
+    assert result.stopped == "signal" and result.stop_signal == signum and result.step == 3
     assert read_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["step"] == 3
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler given back
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers given back
 
 
 def test_amp_is_ignored_on_cpu_with_a_log_line(windows, make_model, quick, tmp_path, caplog):
