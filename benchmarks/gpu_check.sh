@@ -48,7 +48,7 @@ else
     steps=20; md17_set=(); sizes=(1000 10000 30000 100000); box=100000
 fi
 step gpu_tests 75 $PY -m pytest -q -m gpu -p no:cacheprovider tests/models/test_gpu.py tests/models/test_compile.py \
-    tests/data/test_tensors.py tests/data/test_torch_mmff.py
+    tests/core/test_tensors.py tests/simulation/test_torch_mmff.py
 step throughput 90 $PY benchmarks/throughput.py --device "$DEVICE" --steps "$steps" --batch-size 64 --json "$RESULTS/throughput.json"
 step throughput_compiled 120 $PY benchmarks/throughput.py --device "$DEVICE" --steps "$steps" --batch-size 64 \
     --data aspirin_md17 --compile reduce-overhead --json "$RESULTS/throughput_compiled.json"

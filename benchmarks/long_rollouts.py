@@ -5,7 +5,7 @@
 
 Per variant (``VARIANTS``: plain NVE, NVE with MMFF94 energy rescaling, NVT by CSVR half steps
 with rescaling), replicas start from test windows spread over the run's test split and run
-through ``chemnoether.md.run_learned_md``; the reference is MMFF94 velocity-Verlet MD at the
+through ``chemnoether.learned_md.run_learned_md``; the reference is MMFF94 velocity-Verlet MD at the
 data's 0.5 fs step from the same start frames. Reported per row:
 
 * ``physical_share``: replicas that ran to the end (every bond within 50% strain, no pair < 0.5 Å,
@@ -59,8 +59,8 @@ def drift_meV_per_atom_ps(time_ps: np.ndarray, total_eV: np.ndarray, n_atoms: in
 
 def reference_md(run, frames: np.ndarray, steps_fs: float) -> dict:
     """MMFF94 NVE velocity Verlet at the data's step from each start frame: drift, KE std, speed."""
-    from chemnoether.data.generate import make_potential, prepare_molecule
-    from chemnoether.data.integrators import FrameBuffer, MDState, VelocityVerlet, kinetic_energy
+    from chemnoether.simulation.generate import make_potential, prepare_molecule
+    from chemnoether.simulation.integrators import FrameBuffer, MDState, VelocityVerlet, kinetic_energy
 
     traj = run.trajectory
     dt = traj.require_consecutive("reference MD")
@@ -89,8 +89,8 @@ def reference_md(run, frames: np.ndarray, steps_fs: float) -> dict:
 
 def gfn2_speed(run, frame: int) -> dict:
     """GFN2-xTB (tblite) velocity-Verlet MD of one replica at 0.5 fs: simulated ps per hour."""
-    from chemnoether.data.generate import make_potential, prepare_molecule
-    from chemnoether.data.integrators import MDState, VelocityVerlet
+    from chemnoether.simulation.generate import make_potential, prepare_molecule
+    from chemnoether.simulation.integrators import MDState, VelocityVerlet
 
     traj = run.trajectory
     potential = make_potential("gfn2", prepare_molecule(traj.metadata["smiles"]))
@@ -105,7 +105,7 @@ def gfn2_speed(run, frame: int) -> dict:
 
 def learned_speed(run_dir: str, start: str, replicas: int) -> dict:
     """Cost of one learned step for the whole batch (graph building included), whatever the physics."""
-    from chemnoether.md import open_learned_md, prepare_starts
+    from chemnoether.learned_md import open_learned_md, prepare_starts
 
     session = open_learned_md(run_dir, potential="none")
     positions, velocities, _ = prepare_starts(session, start, replicas=replicas)
@@ -119,7 +119,7 @@ def learned_speed(run_dir: str, start: str, replicas: int) -> dict:
 
 
 def learned_row(name: str, options: dict, run_dir: str, start: str, replicas: int, steps: int, folder: Path) -> dict:
-    from chemnoether.md import read_frames, run_learned_md
+    from chemnoether.learned_md import read_frames, run_learned_md
 
     temperature = TEMPERATURE_K if options["ensemble"] == "nvt" else None
     save_every = 20 if steps % 20 == 0 and steps >= 2000 else 1  # 100 fs at 5 fs is a saved frame
@@ -146,8 +146,9 @@ def main(argv=None) -> int:
     preset = {**PRESETS[args.preset], **{k: v for k, v in (("replicas", args.replicas), ("steps", args.steps)) if v}}
     replicas, steps = preset["replicas"], preset["steps"]
 
-    from chemnoether.evaluate._run import open_run
-    from chemnoether.md._physics import kinetic_energies, temperatures
+    from chemnoether.train.run_dir import open_run
+    from chemnoether.core.units import kinetic_energy
+    from chemnoether.learned_md._physics import temperatures
 
     run = open_run(args.run_dir)
     stride = max(1, (len(run.windows) - 1) // max(replicas - 1, 1)) if replicas > 1 else 1
@@ -174,7 +175,7 @@ def main(argv=None) -> int:
             except Exception as err:  # a variant that fails is a row, not a crash
                 rows.append(mark_skipped({"variant": name}, name, err))
                 continue
-            total = frames["potential_energy"] + np.stack([kinetic_energies(masses, v) for v in frames["velocities"]])
+            total = frames["potential_energy"] + np.stack([kinetic_energy(masses, v) for v in frames["velocities"]])
             if options["ensemble"] == "nve" and finished.size:
                 drifts = [drift_meV_per_atom_ps(time_ps, total[:, b], n_atoms) for b in finished]
                 row["nve_drift_meV_per_atom_ps"] = float(np.mean(np.abs(drifts)))

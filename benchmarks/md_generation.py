@@ -2,7 +2,7 @@
 
 Peer: ASE's ``VelocityVerlet`` driving the very same MMFF94 potential through an ASE
 ``Calculator`` wrapper, so the ratio measures the integrator loops, not the force field. Ours:
-``chemnoether.data.integrators.VelocityVerlet``. Both start from the same MMFF minimum with the
+``chemnoether.simulation.integrators.VelocityVerlet``. Both start from the same MMFF minimum with the
 same Maxwell-Boltzmann velocities (300 K) at 0.5 fs; the two trajectories are checked to agree.
 The runs are interleaved and repeated after a warm-up; medians (and the median of per-repeat
 ratios) are reported. Also: GFN2-xTB (tblite) steps/s for ethanol (skipped without tblite), and
@@ -29,13 +29,13 @@ from ase.data import atomic_masses
 from ase.md.verlet import VelocityVerlet as AseVelocityVerlet
 
 import chemnoether  # noqa: F401 - by habit before anything that may import dgl
-from chemnoether.data.generate import generate_md, make_potential, prepare_molecule
-from chemnoether.data.integrators import (
+from chemnoether.simulation.generate import generate_md, make_potential, prepare_molecule
+from chemnoether.simulation.integrators import (
     MDState,
     VelocityVerlet,
     maxwell_boltzmann_velocities,
 )
-from chemnoether.data.md_report import energy_report
+from chemnoether.simulation.report import energy_report
 from chemnoether.data.molecules import resolve_molecule
 
 DT_FS = 0.5

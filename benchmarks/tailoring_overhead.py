@@ -30,7 +30,8 @@ from _results import sync, write_results
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
 from chemnoether import keys
-from chemnoether.data import GraphTensors, generate_md, time_block_windows
+from chemnoether.data import GraphTensors, time_block_windows
+from chemnoether.simulation import generate_md
 from chemnoether.models import EquivariantDynamics
 from chemnoether.noether import NoetherEmbedding, NoetherTailoredModel, TailoringOptions
 from chemnoether.noether.recipe import MMFFTotalEnergy

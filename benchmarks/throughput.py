@@ -25,12 +25,8 @@ from _results import mark_skipped, sync, write_results
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
 from chemnoether import keys
-from chemnoether.data import (
-    GraphTensors,
-    generate_md,
-    md17_protocol_windows,
-    time_block_windows,
-)
+from chemnoether.data import GraphTensors, md17_protocol_windows, time_block_windows
+from chemnoether.simulation import generate_md
 from chemnoether.models import build_model
 
 

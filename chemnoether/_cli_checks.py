@@ -83,6 +83,17 @@ def whole_number(minimum: int):
     return parse
 
 
+def positive_number(text: str) -> float:
+    """An argparse ``type``: a positive finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
     """Within the block SIGTERM raises ``Terminated`` (atomic writes then clean up, like for Ctrl-C)."""

@@ -133,9 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     feat.set_defaults(run=_featurize_command)
 
-    from chemnoether.data.md_cli import add_md_parser  # noqa: PLC0415 - argparse only; MD imports run with the command
+    from chemnoether.learned_md.cli import add_run_parser  # noqa: PLC0415 - argparse only; MD imports run with the command
+    from chemnoether.simulation.cli import add_generate_parser  # noqa: PLC0415
 
-    add_md_parser(commands)
+    md = commands.add_parser("md", help="molecular dynamics: generate reference trajectories, run learned MD")
+    md_commands = md.add_subparsers(dest="md_command", required=True)
+    add_generate_parser(md_commands)
+    add_run_parser(md_commands)
     from chemnoether.train.cli import add_train_parser  # noqa: PLC0415 - argparse only until the command runs
 
     add_train_parser(commands)

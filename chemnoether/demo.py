@@ -53,8 +53,9 @@ def _summary(table: pd.DataFrame, result) -> pd.DataFrame:
 
 def _md_demo(folder: Path) -> None:
     """Real MD (MMFF94, NVE, 0.5 fs) of ethanol, its energy report, and leakage-free windows."""
-    from chemnoether.data import generate_md, time_block_windows  # noqa: PLC0415
-    from chemnoether.data.md_report import energy_report, format_report  # noqa: PLC0415
+    from chemnoether.data import time_block_windows  # noqa: PLC0415
+    from chemnoether.simulation import generate_md  # noqa: PLC0415
+    from chemnoether.simulation.report import energy_report, format_report  # noqa: PLC0415
 
     start = time.perf_counter()
     traj = generate_md("ethanol", 4000, out=folder, progress=False, resume=False)

@@ -227,7 +227,7 @@ def test_the_environment_variable_asks_for_the_traceback_too(tmp_path, capsys, m
 
 
 def test_a_failure_during_work_exits_1(tmp_path, capsys, monkeypatch):
-    import chemnoether.data.generate as generate  # noqa: PLC0415
+    import chemnoether.simulation.generate as generate  # noqa: PLC0415
     from chemnoether.errors import SimulationError  # noqa: PLC0415
 
     def unstable(*args, **kwargs):

@@ -1,4 +1,7 @@
-"""Data: trajectories (types, readers, generators), learning windows and splits, and the device path.
+"""Data: trajectories (types, readers, stored MD runs), learning windows and splits, and the device path.
+
+MD generation (force fields, integrators) is ``chemnoether.simulation``; this package reads its
+output (``load_generated``) and never imports it.
 
 DGL graphs are the data and interchange format; ``GraphTensors`` carries a batch of them to any
 device torch reaches, and ``edge_vectors`` / ``scatter_*`` / ``pool_*`` do message passing on it.
@@ -9,9 +12,7 @@ from chemnoether.data.datasets import (
     md17_protocol_windows,
     time_block_windows,
 )
-from chemnoether.data.generate import generate_md
 from chemnoether.data.md_chunks import load_generated
-from chemnoether.data.md_report import energy_report
 from chemnoether.data.molecules import KNOWN_MOLECULES, resolve_molecule
 from chemnoether.core.ops import (
     edge_vectors,
@@ -20,7 +21,6 @@ from chemnoether.core.ops import (
     scatter_mean,
     scatter_sum,
 )
-from chemnoether.data.potentials import GFN2Potential, MMFFPotential, Potential
 from chemnoether.data.readers import read_trajectory, velocities_from_positions
 from chemnoether.data.splits import (
     Split,
@@ -43,11 +43,8 @@ from chemnoether.data.windows import PairWindows, RolloutWindows, window_loader
 
 __all__ = [
     "KNOWN_MOLECULES",
-    "GFN2Potential",
     "GraphTensors",
-    "MMFFPotential",
     "PairWindows",
-    "Potential",
     "RolloutWindows",
     "Split",
     "Topology",
@@ -56,8 +53,6 @@ __all__ = [
     "check_no_overlap",
     "collate_graphs",
     "edge_vectors",
-    "energy_report",
-    "generate_md",
     "load_generated",
     "md17_protocol_split",
     "md17_protocol_windows",

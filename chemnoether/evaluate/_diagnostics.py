@@ -30,9 +30,9 @@ import torch
 from chemnoether import keys
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ChemNoetherError, ConfigError
-from chemnoether.evaluate._run import OpenedRun, model_dtype, steps_of_room, true_states
+from chemnoether.train.run_dir import OpenedRun, model_dtype, steps_of_room, true_states
 from chemnoether.evaluate.metrics import as_x100
-from chemnoether.evaluate.physicality import STRAIN_THRESHOLD, Physicality, check_rollouts
+from chemnoether.evaluate.physicality import STRAIN_THRESHOLD, Physicality, check_rollouts, strain_edges
 from chemnoether.evaluate.physics import angular_momentum, kinetic_energy, linear_momentum, potential_energy
 from chemnoether.evaluate.rollout import rollout
 
@@ -105,7 +105,7 @@ def reference_potential(run: OpenedRun):
     The reference is the potential the data was generated with (``metadata["potential"]``:
     MMFF94 or GFN2-xTB), MMFF94 for files that do not say.
     """
-    from chemnoether.data.generate import make_potential, prepare_molecule  # noqa: PLC0415
+    from chemnoether.simulation.generate import make_potential, prepare_molecule  # noqa: PLC0415
 
     traj, topology = run.trajectory, run.topology
     if topology.heavy_atoms:
@@ -125,22 +125,6 @@ def reference_potential(run: OpenedRun):
     if not np.array_equal(potential.atomic_numbers, traj.atomic_numbers):
         return None, f"the trajectory's atoms are not in the order of SMILES {smiles} with hydrogens added"
     return potential, None
-
-
-def strain_edges(run: OpenedRun) -> tuple[tuple[np.ndarray, np.ndarray], str]:
-    """The atom pairs whose stretching marks a frame unphysical, and what they are."""
-    from chemnoether.data.topology import MD17_THRESHOLD, md17_edges  # noqa: PLC0415
-
-    template = run.topology.template
-    if template.bonds is not None and len(template.bonds[0]):
-        return (np.asarray(template.bonds[0]), np.asarray(template.bonds[1])), "bonds of the topology"
-    hops = template.near_data.get(keys.EDGE_HOPS)
-    if template.near is not None and hops is not None:
-        first = np.asarray(hops) == 1
-        return (np.asarray(template.near[0])[first], np.asarray(template.near[1])[first]), "hop-1 near edges"
-    # a radius graph has no fixed pairs: take the close pairs of the first frame instead
-    src, dst, hops = md17_edges(run.trajectory.positions[0, run.topology.atom_index])
-    return (src[hops == 1], dst[hops == 1]), f"atom pairs closer than {MD17_THRESHOLD} Å in frame 0"
 
 
 def rollout_diagnostics(run: OpenedRun, starts: np.ndarray, n_steps: int, potential) -> tuple[pd.DataFrame, dict]:

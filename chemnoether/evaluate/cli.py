@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chemnoether._cli_checks import check_ase_format, check_output_file, check_output_folder, whole_number
+from chemnoether._cli_checks import check_ase_format, check_output_file, check_output_folder, positive_number, whole_number
 
 EVAL_DIR = "eval"  # as chemnoether.evaluate.report, which is imported only when a command runs
 SPLIT_CHOICES = ("test", "val", "train")
@@ -17,6 +17,7 @@ DEVICE_CHOICES = ("cpu", "cuda", "auto")
 TEST_TIME_G_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned")
 _positive_int = whole_number(1)  # --steps 0 and -1 get the same message
 _non_negative_int = whole_number(0)
+_positive_float = positive_number
 
 
 def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -131,13 +132,3 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint: best.pt (default) or last.pt")
     parser.add_argument("--split", choices=SPLIT_CHOICES, default="test", help="windows of the run's recipe (default test)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where the model runs (default cpu)")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value

@@ -17,13 +17,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from ase.data import chemical_symbols
 from scipy.spatial import cKDTree
 
+from chemnoether import keys
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate.physics import bond_strain
 from chemnoether.evaluate.rollout import MAX_EXCURSION_A
+
+if TYPE_CHECKING:
+    from chemnoether.train.run_dir import OpenedRun
 
 STRAIN_THRESHOLD = 0.5  # relative bond-length change beyond which a frame is unphysical
 MIN_DISTANCE_A = 0.5  # Å; closer atoms overlap
@@ -142,3 +148,19 @@ def _why_unphysical(frame, finite, strain, bonds, reference, numbers, strain_thr
 def _atom(numbers: np.ndarray, index: int) -> str:
     z = int(numbers[index])
     return f"{chemical_symbols[z] if 0 < z < len(chemical_symbols) else '?'}{index}"
+
+
+def strain_edges(run: OpenedRun) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """The atom pairs whose stretching marks a frame unphysical, and what they are."""
+    from chemnoether.data.topology import MD17_THRESHOLD, md17_edges  # noqa: PLC0415
+
+    template = run.topology.template
+    if template.bonds is not None and len(template.bonds[0]):
+        return (np.asarray(template.bonds[0]), np.asarray(template.bonds[1])), "bonds of the topology"
+    hops = template.near_data.get(keys.EDGE_HOPS)
+    if template.near is not None and hops is not None:
+        first = np.asarray(hops) == 1
+        return (np.asarray(template.near[0])[first], np.asarray(template.near[1])[first]), "hop-1 near edges"
+    # a radius graph has no fixed pairs: take the close pairs of the first frame instead
+    src, dst, hops = md17_edges(run.trajectory.positions[0, run.topology.atom_index])
+    return (src[hops == 1], dst[hops == 1]), f"atom pairs closer than {MD17_THRESHOLD} Å in frame 0"

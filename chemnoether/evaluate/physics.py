@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from chemnoether.core.units import kinetic_energy  # noqa: F401 - re-exported: the one kinetic energy
-from chemnoether.data.potentials import Potential
+from chemnoether.simulation.potentials import Potential
 
 
 def linear_momentum(masses: np.ndarray, vel: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ import pandas as pd
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate._diagnostics import pick_rollout_starts, reference_potential, strain_edges
-from chemnoether.evaluate._run import open_run, true_states
+from chemnoether.train.run_dir import open_run, true_states
 from chemnoether.evaluate.metrics import as_x100
 from chemnoether.evaluate.physicality import Blowup, check_rollouts
 from chemnoether.evaluate.plots import write_rollout_plots, write_tailoring_plot

@@ -20,7 +20,7 @@ import torch
 
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate._diagnostics import rollout_diagnostics, single_step_errors
-from chemnoether.evaluate._run import OpenedRun
+from chemnoether.train.run_dir import OpenedRun
 
 ORACLES = ("linear_momentum", "angular_momentum", "energy")
 TEST_TIME_GS = (*ORACLES, "learned")

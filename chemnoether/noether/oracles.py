@@ -3,7 +3,7 @@
 They are the "true H" row against which a learned ``NoetherEmbedding`` is judged (DESIGN.md
 section 6) and plug into ``tailor`` unchanged. All are differentiable torch functions of the state.
 
-Energy needs a potential that torch can differentiate: ``chemnoether.data.potentials.Potential``
+Energy needs a potential that torch can differentiate: ``chemnoether.simulation.potentials.Potential``
 (MMFF, GFN2) computes on numpy arrays and cannot carry gradients, so ``TotalEnergy`` takes a torch
 function ``potential(state) -> (B,)`` in eV instead (``harmonic_bond_potential`` is a small one,
 for tests and toys). Units follow ``chemnoether.evaluate.physics``: amu, Å, Å/fs, eV.

@@ -108,12 +108,12 @@ def _check_read_format(name: str) -> None:
 def windows_from_options(options: DataOptions, progress: bool = False):
     """``WindowSplits`` (train, val, test, split) of the recipe's trajectory."""
     from chemnoether.data import (  # noqa: PLC0415 - RDKit and friends only when a run starts
-        generate_md,
         load_generated,
         md17_protocol_windows,
         read_trajectory,
         time_block_windows,
     )
+    from chemnoether.simulation import generate_md  # noqa: PLC0415
 
     check_data_plan(options)  # the same checks as `chemnoether train --check`
     if options.molecule is not None:

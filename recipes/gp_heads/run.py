@@ -2,7 +2,7 @@
 
     .venv/bin/python recipes/gp_heads/run.py --preset quick -o out/gp_heads
 
-Generates MMFF94 MD (``chemnoether.data.generate_md``) for the training molecules and the sets it
+Generates MMFF94 MD (``chemnoether.simulation.generate_md``) for the training molecules and the sets it
 evaluates, trains the head (``chemnoether.gp.train``) on velocity windows of the training molecules,
 and on windows of each evaluated molecule compares, in one harness:
 
@@ -52,7 +52,8 @@ import torch
 
 import chemnoether  # noqa: F401 - before dgl
 from chemnoether import keys
-from chemnoether.data import GraphTensors, PairWindows, generate_md
+from chemnoether.data import GraphTensors, PairWindows
+from chemnoether.simulation import generate_md
 from chemnoether.evaluate.rollout import rollout
 from chemnoether.gp import plot_spectra, spectrum_peaks, vibrational_spectrum
 from chemnoether.gp.baseline import (

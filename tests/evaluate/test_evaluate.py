@@ -8,8 +8,9 @@ import torch
 
 import chemnoether  # noqa: F401  (before dgl)
 from chemnoether import keys
-from chemnoether.data import generate_md, radius_topology, smiles_topology
-from chemnoether.data.generate import make_potential, prepare_molecule
+from chemnoether.data import radius_topology, smiles_topology
+from chemnoether.simulation import generate_md
+from chemnoether.simulation.generate import make_potential, prepare_molecule
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate import (
     angular_momentum,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import chemnoether  # noqa: F401 - before dgl
-from chemnoether.data import generate_md
+from chemnoether.simulation import generate_md
 from chemnoether.gp._dense_encoder import DenseScalars
 from chemnoether.gp.train import (
     ENCODER_ELEMENTS,

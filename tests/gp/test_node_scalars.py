@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import chemnoether  # noqa: F401 - before dgl
-from chemnoether.data import GraphTensors, PairWindows, generate_md
+from chemnoether.data import GraphTensors, PairWindows
+from chemnoether.simulation import generate_md
 from chemnoether.models import EquivariantDynamics
 from chemnoether.nn.testing import (
     float64_default,

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 import chemnoether  # noqa: F401 - before dgl
-from chemnoether.data import generate_md
+from chemnoether.simulation import generate_md
 from chemnoether.gp.train import HeadConfig, prepare_molecule, train_head
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "gp_heads" / "run.py"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import chemnoether  # noqa: F401 - before dgl
-from chemnoether.data import generate_md
+from chemnoether.simulation import generate_md
 from chemnoether.errors import TrajectoryFormatError
 from chemnoether.gp import (
     SpectralMixtureNet,

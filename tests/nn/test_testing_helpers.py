@@ -5,7 +5,8 @@ import torch
 
 import chemnoether  # noqa: F401
 from chemnoether import keys
-from chemnoether.data import GraphTensors, PairWindows, generate_md
+from chemnoether.data import GraphTensors, PairWindows
+from chemnoether.simulation import generate_md
 from chemnoether.models import ConstantVelocity, Prediction
 from chemnoether.nn.testing import (
     assert_batch_invariant,

@@ -76,7 +76,7 @@ def test_reference_stands_in_for_the_first_state(ethanol):
 
 
 def test_energy_oracle_matches_the_generation_potential(ethanol):
-    from chemnoether.data.generate import make_potential, prepare_molecule
+    from chemnoether.simulation.generate import make_potential, prepare_molecule
     from chemnoether.evaluate.physics import kinetic_energy
 
     g = g_from_spec({"kind": "energy", "smiles": "CCO"})

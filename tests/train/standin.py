@@ -13,7 +13,8 @@ from torch import nn
 
 import chemnoether  # noqa: F401  (before dgl)
 from chemnoether import keys
-from chemnoether.data import generate_md, time_block_windows
+from chemnoether.data import time_block_windows
+from chemnoether.simulation import generate_md
 
 KIND = "standin"
 

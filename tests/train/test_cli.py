@@ -105,7 +105,7 @@ def test_a_recipe_for_a_file_needs_the_file(tmp_path):
 
 
 def test_a_plain_xyz_trajectory_takes_its_time_step_from_data_dt_fs(tmp_path):
-    from chemnoether.data import generate_md  # noqa: PLC0415
+    from chemnoether.simulation import generate_md  # noqa: PLC0415
     from chemnoether.train.recipe_data import DataOptions, windows_from_options  # noqa: PLC0415
 
     path = tmp_path / "plain.xyz"

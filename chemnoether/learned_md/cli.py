@@ -1,0 +1,88 @@
+"""``chemnoether md run``: learned MD of a trained run from the command line.
+
+``add_run_parser(md_subparsers)`` adds ``run`` to the ``md`` command's subparsers (``chemnoether.cli``
+builds ``md`` from it and ``chemnoether.simulation.cli``); the work is imported only when the command
+runs, so ``chemnoether --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# the argument types every command uses: one definition of what a count or a rate may be
+from chemnoether._cli_checks import positive_number as _positive_float
+from chemnoether._cli_checks import whole_number
+
+_positive_int = whole_number(1)
+_non_negative_int = whole_number(0)
+
+TAILOR_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned")
+
+
+def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
+    """Add ``run`` to ``md_subparsers``; the parsed namespace runs with ``args.run(args)``."""
+    parser = md_subparsers.add_parser(
+        "run",
+        help="run learned MD: a trained model advances replicas (NVE or NVT), written in resumable chunks",
+        description=(
+            "Advance replicas of the run's molecule with its trained model, NVE or NVT (Langevin or CSVR half steps "
+            "around each learned step), optionally with FlashMD energy rescaling against MMFF94 and Noether tailoring. "
+            "OUT gets one trajectory per replica, log.csv (energy, temperature, alpha), status.csv and lossless chunks; "
+            "started again with the same options, a run continues from its last chunk."
+        ),
+    )
+    parser.add_argument("run_dir", help="run directory of `chemnoether train` (config.yaml, best.pt / last.pt)")
+    parser.add_argument("--start", required=True, metavar="FILE|SMILES|test:K",
+                        help="a structure file (xyz, extxyz, .traj: its last frame), a SMILES of the run's molecule, "
+                             "or test:K[:S] (test windows K, K+S, ... of the run, one per replica)")
+    parser.add_argument("--steps", type=_positive_int, required=True, metavar="N", help="learned steps in all (a longer N extends a run)")
+    parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder")
+    parser.add_argument("--replicas", type=_positive_int, default=1, metavar="N", help="replicas advanced as one batch (default 1)")
+    parser.add_argument("--ensemble", choices=("nve", "nvt"), default="nve", help="default nve")
+    parser.add_argument("--thermostat", choices=("langevin", "csvr"), default="langevin", help="NVT half steps (default langevin)")
+    parser.add_argument("--temperature", type=_positive_float, default=None, metavar="K",
+                        help="NVT target, and the temperature of velocities drawn for starts without them")
+    parser.add_argument("--friction", type=_positive_float, default=0.01, metavar="1/fs", help="Langevin friction (default 0.01)")
+    parser.add_argument("--tau", type=_positive_float, default=100.0, metavar="FS", help="CSVR relaxation time (default 100)")
+    parser.add_argument("--rescale", choices=("mmff", "none"), default="none",
+                        help="FlashMD energy rescaling against MMFF94 after each step (default none)")
+    parser.add_argument("--tailor", choices=TAILOR_CHOICES, default=None,
+                        help="tailor every step with this g (chemnoether.noether.tailor; default: the run's own model)")
+    parser.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K", help="inner tailoring steps")
+    parser.add_argument("--tailor-lr", type=_positive_float, default=None, metavar="LR", help="inner tailoring learning rate")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of drawn velocities and thermostat noise")
+    parser.add_argument("--save-every", type=_positive_int, default=1, metavar="N", help="save a frame every N steps (default 1)")
+    parser.add_argument("--chunk-frames", type=_positive_int, default=100, metavar="N", help="frames per chunk (default 100)")
+    parser.add_argument("--format", choices=("extxyz", "traj"), default="extxyz", help="replica trajectory files (default extxyz)")
+    parser.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint (default best.pt)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where the model runs (default cpu)")
+    parser.add_argument("--no-resume", action="store_true", help="overwrite a run already in OUT instead of continuing it")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_command)
+    return parser
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``chemnoether md run``; print where the files went and how the replicas fared."""
+    from chemnoether.evaluate.tailoring import TestTimeTailoring  # noqa: PLC0415
+    from chemnoether.learned_md.run import run_learned_md  # noqa: PLC0415
+
+    tailor = None
+    if args.tailor is not None:
+        tailor = TestTimeTailoring(args.tailor, steps=args.tailor_steps, lr=args.tailor_lr)
+    result = run_learned_md(
+        args.run_dir, args.start, args.steps, args.out, replicas=args.replicas, ensemble=args.ensemble,
+        thermostat=args.thermostat, temperature_K=args.temperature, friction_per_fs=args.friction, tau_fs=args.tau,
+        potential="mmff" if args.rescale == "mmff" else "auto", rescale=args.rescale == "mmff", tailor=tailor,
+        seed=args.seed, save_every=args.save_every, chunk_frames=args.chunk_frames, format=args.format,
+        which=args.which, device=args.device, resume=not args.no_resume, progress=not args.quiet,
+    )
+    print(
+        f"{result.n_physical} of {result.n_replicas} replicas ran to step {result.steps} "
+        f"({result.steps * result.dt_fs / 1000:.4g} ps at {result.dt_fs:g} fs); this call: {result.simulated_ps:.4g} ps "
+        f"simulated over all replicas in {result.wall_s:.1f} s ({result.ps_per_day:.3g} ps/day)"
+    )
+    for row in result.stopped:
+        print(f"replica {row['replica']} stopped at step {row['step']}: {row['reason']}")
+    print(f"wrote replica trajectories, log.csv, status.csv and chunks to {result.folder}")
+    return 0
