@@ -1,11 +1,13 @@
 """Float64 Cholesky routes for the GP head's covariance matrices, timed against each other (issue 14, point 6).
 
 The head (``chemnoether.gp.lagged``) factors, without autograd, one freshly written (B, M, M)
-symmetric positive-definite matrix per batch of windows, M = atoms x 32 frames (256-672 rows for
-the recipe's molecules; 512 and 640 are factored at 520 and 648, see ``conditioning.padded_order``).
-Every route below starts from such a C-contiguous matrix that may be overwritten, and ends with a
-tensor whose lower triangle is the factor (what ``solve_triangular(upper=False)`` and the diagonal
-read):
+symmetric positive-definite matrix per batch of windows, rows = atoms x 32 frames (256-672 for the
+recipe's molecules, ``--rows``), padded with identity rows to the order M it is factored at. Every
+route below starts from such a C-contiguous matrix that may be overwritten, and ends with a tensor
+whose lower triangle is the factor (what ``solve_triangular(upper=False)`` and the diagonal read).
+Each row count is timed at two orders: ``conditioning.padded_order(rows)`` (8 more rows at 512 and
+640 only, what the ctypes route used) for the reference and every candidate, and
+``lagged.factor_order(rows)`` (the next 16 k + 8) for the route the head now takes:
 
 * ``ctypes_mkl_dpotrf`` (the reference, not a candidate): MKL's ``dpotrf_`` inside libtorch called
   through ctypes in place, no copy, the upper triangle left as it was. What ``gp/_lapack.py`` did
@@ -20,6 +22,12 @@ read):
 * ``scipy_dpotrf``: ``scipy.linalg.lapack.dpotrf`` on the Fortran-ordered view of each matrix,
   ``overwrite_a=1, clean=0``: in place, no copy (SciPy's own LAPACK, usually OpenBLAS).
 * ``scipy_cholesky``: ``scipy.linalg.cholesky(overwrite_a=True, check_finite=False)`` on that view.
+* ``head: factor_in_place at factor_order``: ``chemnoether.gp.lagged.factor_in_place`` (the aliased
+  ``cholesky_ex``, or the copying one where torch refuses the alias) on the matrix padded to
+  ``factor_order(rows)``: LAPACK's column-major lower factor is up to 2.5x slower at orders that are
+  multiples of 32 (which the head's are), the upper one that the ctypes route ran is not.
+* ``torch_cholesky_ex at factor_order``: the copying ``cholesky_ex`` at that order (the head's
+  fallback where torch refuses the alias).
 
 Each route is timed over ``--repeats`` calls, the routes interleaved so that load from other
 processes spreads over all of them; the ratios use the fastest call of each route (on a shared
@@ -28,7 +36,7 @@ outside the timer) before every call, since the in-place routes destroy it. Prin
 per call and each route's time over the reference's (or over the fastest public route when the
 reference is unavailable). Run with one thread, as the recipe does::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cholesky_routes.py [--sizes 256 384 ...] [--batch 1] [--json out.json]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cholesky_routes.py [--rows 256 384 ...] [--batch 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -43,7 +51,14 @@ from pathlib import Path
 import torch
 from _results import mark_skipped, write_results
 
-SIZES = (256, 384, 448, 480, 520, 648, 672)
+import chemnoether  # noqa: F401 - before anything that may import dgl
+from chemnoether.gp.conditioning import padded_order
+from chemnoether.gp.lagged import factor_in_place, factor_order
+
+ROWS = (256, 384, 448, 480, 512, 640, 672)  # 8, 12, 14, 15, 16, 20, 21 atoms x 32 frames
+HEAD_ROUTE = "head: factor_in_place at factor_order"
+PLAIN_AT_HEAD_ORDER = "torch_cholesky_ex at factor_order"  # what the head's fallback costs
+AT_HEAD_ORDER = (HEAD_ROUTE, PLAIN_AT_HEAD_ORDER)
 
 
 def _mkl_dpotrf():
@@ -104,11 +119,13 @@ def _scipy_cholesky(a: torch.Tensor) -> torch.Tensor:
     return a
 
 
-def _matrices(batch: int, order: int, seed: int) -> torch.Tensor:
-    """(B, M, M) well-conditioned SPD matrices, like a stationary kernel plus noise."""
+def _matrices(batch: int, rows: int, order: int, seed: int) -> torch.Tensor:
+    """(B, order, order) well-conditioned SPD matrices (a covariance plus noise) on ``rows`` rows, identity beyond."""
     g = torch.Generator().manual_seed(seed)
-    a = torch.randn(batch, order, order + 8, generator=g, dtype=torch.float64) / order**0.5
-    return (a @ a.mT + 0.05 * torch.eye(order, dtype=torch.float64)).contiguous()
+    a = torch.randn(batch, rows, rows + 8, generator=g, dtype=torch.float64) / rows**0.5
+    out = torch.eye(order, dtype=torch.float64).repeat(batch, 1, 1)
+    out[:, :rows, :rows] = a @ a.mT + 0.05 * torch.eye(rows, dtype=torch.float64)
+    return out
 
 
 def routes(template: torch.Tensor) -> dict:
@@ -127,18 +144,20 @@ def routes(template: torch.Tensor) -> dict:
     return found
 
 
-def measure(batch: int, order: int, repeats: int) -> list[dict]:
-    template = _matrices(batch, order, seed=order)
-    expected = torch.linalg.cholesky(template)
-    candidates = routes(template)
+def measure(batch: int, rows_: int, repeats: int) -> list[dict]:
+    order, head_order = padded_order(rows_), factor_order(rows_)
+    template, head_template = _matrices(batch, rows_, order, seed=rows_), _matrices(batch, rows_, head_order, seed=rows_)
+    candidates = {**routes(template), HEAD_ROUTE: lambda a: factor_in_place(a)[0], PLAIN_AT_HEAD_ORDER: lambda a: torch.linalg.cholesky_ex(a)[0]}
     rows, times = {}, {}
     for name, route in candidates.items():
-        row = {"route": name, "batch": batch, "order": order}
+        source = head_template if name in AT_HEAD_ORDER else template
+        expected = torch.linalg.cholesky(source)
+        row = {"route": name, "batch": batch, "rows": rows_, "order": source.shape[-1]}
         if isinstance(route, Exception):
             rows[name] = mark_skipped(row, f"{name} at {order}", route)
             continue
         try:
-            got = route(template.clone()).tril()
+            got = route(source.clone()).tril()
             error = float((got - expected).abs().max() / expected.abs().max())
             if not error < 1e-10:  # a route that returns a wrong factor is not timed
                 raise RuntimeError(f"factor differs from torch.linalg.cholesky by {error:.1e} (relative)")
@@ -146,12 +165,12 @@ def measure(batch: int, order: int, repeats: int) -> list[dict]:
             rows[name] = mark_skipped(row, f"{name} at {order}", err)
             continue
         rows[name], times[name] = row, []
-    work = template.clone()
+    work = {name: (head_template if name in AT_HEAD_ORDER else template).clone() for name in times}
     for _ in range(repeats):  # interleaved: load from other processes falls on every route alike
         for name in times:
-            work.copy_(template)
+            work[name].copy_(head_template if name in AT_HEAD_ORDER else template)
             began = time.perf_counter()
-            candidates[name](work)
+            candidates[name](work[name])
             times[name].append(time.perf_counter() - began)
     reference = "ctypes_mkl_dpotrf" if "ctypes_mkl_dpotrf" in times else None
     for name, samples in times.items():
@@ -166,7 +185,7 @@ def measure(batch: int, order: int, repeats: int) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--rows", type=int, nargs="+", default=list(ROWS), help="atoms x frames of the head's covariances")
     parser.add_argument("--batch", type=int, default=1, help="matrices per call (1: the recipe's one window at a time)")
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)
@@ -174,14 +193,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     all_rows = []
-    print("| order | batch | route | ms / call, fastest (median) | ratio of fastest (over) |\n|---|---|---|---|---|")
-    for order in args.sizes:
-        for row in measure(args.batch, order, args.repeats):
+    print("| rows | order | batch | route | ms / call, fastest (median) | ratio of fastest (over) |\n|---|---|---|---|---|---|")
+    for rows in args.rows:
+        for row in measure(args.batch, rows, args.repeats):
             all_rows.append(row)
+            where = f"| {rows} | {row['order']} | {args.batch} | {row['route']} |"
             if "ms" in row:
-                print(f"| {order} | {args.batch} | {row['route']} | {row['ms']:.3f} ({row['median_ms']:.3f}) | {row['ratio']:.2f} ({row['over']}) |", flush=True)
+                print(f"{where} {row['ms']:.3f} ({row['median_ms']:.3f}) | {row['ratio']:.2f} ({row['over']}) |", flush=True)
             else:
-                print(f"| {order} | {args.batch} | {row['route']} | — | skipped: {row['skipped']} |", flush=True)
+                print(f"{where} — | skipped: {row['skipped']} |", flush=True)
     if args.json:
         write_results(args.json, all_rows, "cpu", batch=args.batch, repeats=args.repeats)
     return 0

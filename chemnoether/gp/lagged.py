@@ -47,9 +47,9 @@ def factor_order(rows: int) -> int:
 
 @functools.cache
 def _aliased_factor_works() -> bool:
-    """Whether ``cholesky_ex(A.mT, out=(A.mT, info))`` factors ``A`` where it lies, as it does in the
-    torch versions this was written for (checked once on a small matrix; where not, the copying
-    call serves)."""
+    """Whether ``cholesky_ex(A.mT, out=(A.mT, info))`` factors ``A`` where it lies and right. Torch
+    documents ``out=`` but not an output that is also the input, so this is checked once, on a small
+    matrix; where it fails, ``factor_in_place`` takes the copying call."""
     with torch.inference_mode(False):
         g = torch.Generator().manual_seed(0)
         a = torch.randn(1, 40, 45, generator=g, dtype=torch.float64)
