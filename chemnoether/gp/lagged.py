@@ -13,7 +13,7 @@ written once, padding included, into the buffer LAPACK factors in place:
   diagonal holds ``K(0) + noise`` with the same single rounding as adding it afterwards;
 * the right-hand side ``[y, K_xo^T]`` is written the same way (``K_xo^T[(j, t), (i, h)] =
   lagged[i, j, T + h - t]``);
-* ``_lapack.factor_in_place`` factors it (no copy, no ``tril_``).
+* ``factor_in_place`` factors it where it lies, through ``torch.linalg.cholesky_ex`` (no copy).
 
 The results equal ``exact_condition`` on the same problem to round-off (tests/gp/test_lagged.py).
 A matrix LAPACK finds not positive definite returns None: the caller takes the general path,
@@ -23,14 +23,62 @@ path is the one used.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from chemnoether.gp._lapack import factor_in_place
-from chemnoether.gp.conditioning import VARIANCE_FLOOR, Conditioned, padded_order
+from chemnoether.gp.conditioning import VARIANCE_FLOOR, Conditioned
+
+
+def factor_order(rows: int) -> int:
+    """The order a covariance of ``rows`` rows is factored at here: the next one of the form 16 k + 8.
+
+    The head's orders are atoms x frames, multiples of 32 at the recipe's 32 frames, and LAPACK's
+    lower Cholesky of a column-major matrix (what ``torch.linalg.cholesky_ex`` runs) is up to 2.5x
+    slower at such strides (cache aliasing); 8 more rows (identity, zero targets: no result
+    changes) avoid it (``benchmarks/cholesky_routes.py``). The padding costs nothing extra: the
+    matrix is written once, padding included.
+    """
+    return rows + (8 - rows % 16) % 16
+
+
+@functools.cache
+def _aliased_factor_works() -> bool:
+    """Whether ``cholesky_ex(A.mT, out=(A.mT, info))`` factors ``A`` where it lies and right. Torch
+    documents ``out=`` but not an output that is also the input, so this is checked once, on a small
+    matrix; where it fails, ``factor_in_place`` takes the copying call."""
+    with torch.inference_mode(False):
+        g = torch.Generator().manual_seed(0)
+        a = torch.randn(1, 40, 45, generator=g, dtype=torch.float64)
+        matrix = a @ a.mT + torch.eye(40, dtype=torch.float64)
+        expected = torch.linalg.cholesky(matrix)
+        try:
+            factor, info = _factor_aliased(matrix.clone())
+        except RuntimeError:  # a torch that refuses an output overlapping its input
+            return False
+        return not info.any() and torch.allclose(factor, expected, rtol=1e-12, atol=1e-12)
+
+
+def _factor_aliased(matrix: Tensor) -> tuple[Tensor, Tensor]:
+    # a C-contiguous symmetric matrix read column-major (``.mT``) is itself: LAPACK can factor it
+    # in that buffer, and with the output the input, torch has nothing to copy first
+    columns = matrix.mT
+    info = torch.empty(matrix.shape[:-2], dtype=torch.int32)
+    torch.linalg.cholesky_ex(columns, out=(columns, info))
+    return columns, info
+
+
+def factor_in_place(matrix: Tensor) -> tuple[Tensor, Tensor]:
+    """``(L, info)`` of a batch (B, M, M) of symmetric float64 matrices, ``torch.linalg.cholesky_ex``'s:
+    ``L`` the lower Cholesky factors (upper triangles zero), ``info`` (B,) 0 where positive
+    definite, k > 0 where the leading minor of order k is not. On a contiguous CPU batch ``L`` is
+    ``matrix``'s own memory, overwritten (column-major), instead of a copy of it."""
+    if matrix.device.type == "cpu" and matrix.dtype == torch.float64 and matrix.is_contiguous() and _aliased_factor_works():
+        return _factor_aliased(matrix)
+    return torch.linalg.cholesky_ex(matrix)
 
 
 def usable(lagged: Tensor) -> bool:
@@ -103,7 +151,7 @@ def lagged_condition(
     frames. None where a matrix is not positive definite (let the general path's jitter handle it)."""
     batch, size = lagged.shape[:2]
     rows, columns = size * frames, targets.shape[-1]
-    order = padded_order(rows)
+    order = factor_order(rows)
     factor, info = factor_in_place(toeplitz_covariance(lagged, noise.to(lagged.dtype), frames, order))
     if bool(info.any()):
         return None

@@ -30,12 +30,10 @@ Node features (invariant, per atom), ``config.features``:
   variances follow (an amortised version of what the per-window GPyTorch fit does by optimising).
 
 The encoder's input is built per window from a copy of the molecule's topology made once by
-``prepare_molecule`` (``MoleculeSeries.encoder_input``), not a DGL graph per call. Without autograd
-(forecasting) the encoder runs from a snapshot with its e3nn linear layers as dense matrices and
-only the scalar outputs of its last block (``_dense_encoder``), and the head conditions straight
-from its lag covariances (``lagged``); both equal the autograd path to round-off. With a one-block
-encoder (``encoder={"channels": 16, "layers": 1}``) the head costs 1/142-1/143 of the per-window
-GPyTorch fit in the recipe, one window at a time (two runs of the saved model; 1/84-1/97 before).
+``prepare_molecule`` (``MoleculeSeries.encoder_input``), not a DGL graph per call; the encoder is
+called through its public ``node_scalars``. Without autograd (forecasting) a batch's windows of
+one molecule share one encoder call, and the head conditions straight from its lag covariances
+(``lagged``); both equal the autograd path to round-off.
 
 LMC edges (``lmc_edges``): the bonds, with the bond order as edge feature, so bonded atoms share
 processes (a C-H stretch moves both atoms). Loss (``config.loss``): ``"marginal"`` (the window's
@@ -64,7 +62,6 @@ from chemnoether import keys
 from chemnoether.data import GraphTensors, PairWindows
 from chemnoether.data.trajectory import Trajectory
 from chemnoether.errors import ConfigError
-from chemnoether.gp._dense_encoder import DenseScalars
 from chemnoether.gp.head import (
     GPForecast,
     SpectralGPHead,
@@ -204,7 +201,6 @@ class GPNodeModel(nn.Module):
         self.config = config
         width = (attr_width if config.features in ("graph", "both") else 0) + config.window_lags
         self.encoder = None
-        self._dense_scalars = None  # the encoder's no-autograd snapshot, made on first use
         if config.features in ("equivariant", "both"):
             with _default_dtype(torch.float64):  # e3nn builds its constants in the default dtype
                 self.encoder = encoder or EquivariantDynamics(ENCODER_ELEMENTS, **config.encoder)
@@ -225,40 +221,20 @@ class GPNodeModel(nn.Module):
         parts = [[molecule.attrs] * len(starts)] if self.config.features in ("graph", "both") else []
         if self.encoder is not None:
             last = [(s + self.config.window - 1) * molecule.stride for s in starts]  # the last observed frame
-            scalars = self._node_scalars(molecule.encoder_input(last))
+            scalars = self.encoder.node_scalars(molecule.encoder_input(last))
             parts.append(list(scalars.split([len(molecule.atomic_numbers)] * len(starts))))
         if self.config.window_lags:
             parts.append([window_autocorrelation(molecule.window(s, self.config)[0], self.config.window_lags) for s in starts])
         return [torch.cat(columns, 1) for columns in zip(*parts, strict=True)]
 
-    def train(self, mode: bool = True) -> GPNodeModel:
-        """``nn.Module.train``; switching to evaluation also makes the encoder's no-autograd snapshot
-        (``_dense_encoder.DenseScalars``, rebuilt on use if the parameters change later)."""
-        super().train(mode)
-        if not mode and self.encoder is not None:
-            self._dense_scalars = DenseScalars.of(self.encoder, self._dense_scalars)
-        return self
-
-    def _node_scalars(self, batch: GraphTensors) -> Tensor:
-        """The encoder's node scalars; without autograd from its snapshot (``_dense_encoder``: equal
-        to round-off, in about half the time)."""
-        if not torch.is_grad_enabled():
-            self._dense_scalars = DenseScalars.of(self.encoder, self._dense_scalars)
-            if self._dense_scalars.usable(batch):
-                return self._dense_scalars(batch)
-        return self.encoder.node_scalars(batch)
-
     def forward(self, items: Sequence[tuple[MoleculeSeries, int]]) -> tuple[GPForecast, Tensor]:
         """Forecast the windows ``(molecule, start)`` as one batch: ``(forecast, future (N, H, 3))``."""
         cfg = self.config
-        features, windows, futures, edges, edge_attrs, graph_of, names = [], [], [], [], [], [], []
+        windows, futures, edges, edge_attrs, graph_of, names = [], [], [], [], [], []
         offset = 0
+        features = self._batch_features(items)
         for b, (molecule, start) in enumerate(items):
             window, future = molecule.window(start, cfg)
-            # one encoder call per window: grouping a molecule's windows into one call is faster
-            # batched, but changes the training's round-off, which 1200 steps amplify into a
-            # different model (the recipe's results moved by more than the goals' margins)
-            features += self.features(molecule, [start])
             windows.append(window)
             futures.append(future)
             edges.append(molecule.bond_index + offset if offset else molecule.bond_index)
@@ -278,6 +254,23 @@ class GPNodeModel(nn.Module):
             graph_names=names,
         )
         return forecast, _join(futures)
+
+    def _batch_features(self, items: Sequence[tuple[MoleculeSeries, int]]) -> list[Tensor]:
+        """``features`` of every item, in order. With autograd one encoder call per window: grouping
+        a molecule's windows into one call is faster, but changes the training's round-off, which
+        1200 steps amplify into a different model (the recipe's results moved by more than the
+        goals' margins). Without it (forecasting) one call per molecule: equal to round-off."""
+        if torch.is_grad_enabled() or len(items) == 1:
+            return [f for molecule, start in items for f in self.features(molecule, [start])]
+        groups: dict[int, list[int]] = {}
+        for k, (molecule, _) in enumerate(items):
+            groups.setdefault(id(molecule), []).append(k)
+        out: list[Tensor | None] = [None] * len(items)
+        for positions in groups.values():
+            molecule = items[positions[0]][0]
+            for k, f in zip(positions, self.features(molecule, [items[k][1] for k in positions]), strict=True):
+                out[k] = f
+        return out
 
     def loss(self, forecast: GPForecast, future: Tensor, atom_graph: Tensor) -> Tensor:
         """``config.loss`` per value, normalised units."""

@@ -5,10 +5,12 @@ import torch
 
 import chemnoether  # noqa: F401 - before dgl
 from chemnoether.gp import SpectralGPHead, exact_condition
-from chemnoether.gp._lapack import _dpotrf, factor_in_place
 from chemnoether.gp.head import _block_toeplitz_index, _gather_blocks, _toeplitz_blocks
 from chemnoether.gp.lagged import (
+    _aliased_factor_works,
     cross_right_hand_side,
+    factor_in_place,
+    factor_order,
     lagged_condition,
     toeplitz_covariance,
 )
@@ -75,42 +77,45 @@ def test_a_matrix_that_is_not_positive_definite_is_left_to_the_general_path():
     assert lagged_condition(lagged, noise, torch.zeros(1, 18, 3, dtype=F64), torch.ones(1, 9, dtype=F64), torch.tensor([18]), 6, 6, 3) is None
 
 
-def _positive_definite(seed: int) -> torch.Tensor:
-    a = torch.randn(2, 30, 40, generator=torch.Generator().manual_seed(seed), dtype=F64)
-    return a @ a.transpose(-1, -2) + torch.eye(30, dtype=F64)
+def spd(batch: int, order: int, seed: int) -> torch.Tensor:
+    a = torch.randn(batch, order, order + 10, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    return a @ a.transpose(-1, -2) + torch.eye(order, dtype=F64)
 
 
-def test_factor_in_place_is_the_cholesky_factor():
-    matrix = _positive_definite(4)
-    factor, info = factor_in_place(matrix.clone())
+@pytest.mark.parametrize("layout", ["contiguous", "transposed view"])
+def test_factor_in_place_is_the_cholesky_factor(layout):
+    """What makes L the Cholesky factor: lower triangular, positive diagonal, L L^T = A (unique).
+    A transposed view (not contiguous) takes the copying route and must give the same."""
+    matrix = spd(2, 30, 4)
+    given = matrix.clone() if layout == "contiguous" else matrix.clone().transpose(-1, -2)
+    factor, info = factor_in_place(given)
     assert info.tolist() == [0, 0]
-    lower = factor.tril()
-    # what a Cholesky factor is, checked directly (not against another library's rounding):
-    # lower triangular with a positive diagonal, and L L^T gives the matrix back
-    assert (lower.diagonal(dim1=-2, dim2=-1) > 0).all()
-    scale = matrix.abs().max()
-    torch.testing.assert_close(lower @ lower.transpose(-1, -2), matrix, rtol=0, atol=1e-12 * scale)
-    # the factor is unique, so it agrees with torch's to round-off of a well-conditioned matrix
-    torch.testing.assert_close(lower, torch.linalg.cholesky(matrix), rtol=0, atol=1e-10 * scale.sqrt())
+    assert torch.equal(factor, factor.tril())
+    assert bool((factor.diagonal(dim1=-2, dim2=-1) > 0).all())
+    torch.testing.assert_close(factor @ factor.transpose(-1, -2), matrix, rtol=0, atol=1e-10)
+    assert float((factor - torch.eye(30, dtype=F64)).abs().max()) > 1.0  # not the identity: the check has teeth
 
 
-def test_factor_in_place_reports_the_first_failing_minor():
-    bad = _positive_definite(4)
-    bad[1, 5, 5] = -1.0  # leading minors 1-5 stay positive definite; the 6th is not
+def test_factor_in_place_reports_the_matrices_that_are_not_positive_definite():
+    bad = spd(3, 20, 5)
+    bad[1, 5, 5] = -1.0
     _, info = factor_in_place(bad)
-    assert info.tolist() == [0, 6]
+    assert info[0] == 0 and info[1] == 6 and info[2] == 0  # LAPACK's order of the failing leading minor, 1-based
 
 
-@pytest.mark.skipif(_dpotrf() is None, reason="no LP64 MKL dpotrf in this torch: factor_in_place copies like torch.linalg")
-def test_factor_in_place_writes_into_the_given_matrix():
-    matrix = _positive_definite(5)
-    given = matrix.clone()
-    factor, _ = factor_in_place(given)
-    assert factor.data_ptr() == given.data_ptr()
-    torch.testing.assert_close(given.tril(), torch.linalg.cholesky(matrix), rtol=0, atol=1e-10 * matrix.abs().max().sqrt())
-    # only the lower triangle is the factor's: the strict upper one keeps the matrix's values
-    upper = torch.ones(30, 30, dtype=torch.bool).triu(1)
-    assert torch.equal(given[:, upper], matrix[:, upper])
+def test_factor_in_place_uses_the_matrix_memory_where_torch_allows_it():
+    """The reason ``factor_in_place`` exists: no copy of the matrix. Skipped (not passed) on a torch
+    that does not factor an output aliased to its input; there the copying call serves."""
+    if not _aliased_factor_works():
+        pytest.skip("this torch does not factor cholesky_ex(A.mT, out=(A.mT, info)) in place: the copying route is used")
+    matrix = spd(2, 24, 6)
+    factor, _ = factor_in_place(matrix)
+    assert factor.data_ptr() == matrix.data_ptr()
+    torch.testing.assert_close(factor, torch.linalg.cholesky(spd(2, 24, 6)), rtol=0, atol=1e-12)
+
+
+def test_factor_order_avoids_multiples_of_16():
+    assert [factor_order(r) for r in (24, 32, 384, 448, 512, 672, 17)] == [24, 40, 392, 456, 520, 680, 24]
 
 
 def test_the_head_forecasts_alike_with_and_without_autograd():

@@ -204,3 +204,19 @@ def test_windows_of_several_molecules_batch_like_one_at_a_time(molecules):
     torch.testing.assert_close(batched.mean, torch.cat([a[0].mean for a in alone]), rtol=0, atol=1e-10)
     torch.testing.assert_close(batched.var, torch.cat([a[0].var for a in alone]), rtol=1e-9, atol=0)
     assert not torch.allclose(alone[0][0].var, alone[2][0].var)  # the two methanol windows differ: order matters
+
+
+def test_the_model_forecasts_alike_with_and_without_autograd(molecules):
+    """Forecasting (``inference_mode``: one encoder call per molecule, conditioning from the lag
+    table) gives the training path's forecast (autograd, one call per window, the general
+    conditioning) to round-off, for windows of two molecules interleaved."""
+    config = HeadConfig(**{**SMALL, "features": "both", "encoder": {"channels": 4, "layers": 1}})
+    model = GPNodeModel(config, molecules[0].attrs.shape[1])
+    items = [(molecules[0], 2), (molecules[1], 7), (molecules[0], 25)]
+    with_grad, _ = model(items)
+    assert with_grad.mean.requires_grad
+    with torch.inference_mode():
+        without, _ = model(items)
+    torch.testing.assert_close(without.mean, with_grad.mean.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(without.var, with_grad.var.detach(), rtol=1e-10, atol=0)
+    torch.testing.assert_close(without.log_marginal_likelihood, with_grad.log_marginal_likelihood.detach(), rtol=1e-12, atol=0)
