@@ -11,7 +11,7 @@ from pathlib import Path
 
 SPLIT_CHOICES = ("test", "val", "train")
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
-TEST_TIME_G_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned")
+TEST_TIME_G_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned", "anchored", "learned_energy")
 
 
 def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -33,8 +33,9 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
     evaluate.add_argument("--max-windows", type=_positive_int, default=None, metavar="N",
                           help="score at most N windows of the split, evenly spread (default: all)")
     evaluate.add_argument("--tailor-g", choices=TEST_TIME_G_CHOICES, default=None,
-                          help="also tailor the model at test time with this g: an oracle (energy: MMFF94 + kinetic) "
-                               "or 'learned' (pre-trained on the run's training windows)")
+                          help="also tailor the model at test time with this g: an oracle (energy: MMFF94 + kinetic), "
+                               "'learned' or 'anchored' (kinetic + learned potential; both pre-trained on the run's "
+                               "training windows), or 'learned_energy' (kinetic + the model's energy head)")
     evaluate.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K",
                           help="inner steps of the test-time tailoring (default: the run's, else 1)")
     evaluate.add_argument("--tailor-lr", type=_positive_float, default=None, metavar="LR",

@@ -4,7 +4,9 @@
 this section, and so meta-trains it (Alet et al. 2021, Algorithm 1); the checkpoint records the
 whole wrapper (``kind="noether_tailored"``), so ``load_model`` and ``chemnoether evaluate`` rebuild
 it. ``g`` names the conserved quantity: a learned ``NoetherEmbedding``, or an oracle (linear or
-angular momentum; total energy under a differentiable MMFF94, for all-atom molecules).
+angular momentum; total energy under a differentiable MMFF94, for all-atom molecules), a
+kinetic-anchored learned energy (``anchored``: ``K + V_phi``, no labels), or the kinetic plus the
+dynamics model's own learned potential energy (``learned_energy``: needs ``model.energy_head``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import Literal
 import torch
 
 from chemnoether.errors import ConfigError
+from chemnoether.noether.anchored import KineticAnchoredEnergy
 from chemnoether.noether.embeddings import NoetherEmbedding
-from chemnoether.noether.oracles import AngularMomentum, LinearMomentum, TotalEnergy
+from chemnoether.noether.oracles import AngularMomentum, LearnedTotalEnergy, LinearMomentum, TotalEnergy
 from chemnoether.noether.tailored_model import NoetherTailoredModel
 from chemnoether.noether.tailoring import TailoringOptions
 from chemnoether.train._typecheck import coerce_fields
 
-G_KINDS = ("learned", "linear_momentum", "angular_momentum", "energy")
+G_KINDS = ("learned", "linear_momentum", "angular_momentum", "energy", "anchored", "learned_energy")
 
 
 @dataclass
@@ -29,7 +32,10 @@ class TailoringSection:
     """The ``tailoring:`` section (every key optional; checked on construction).
 
     ``g``: ``"learned"`` (a ``NoetherEmbedding`` of width ``k``, ``hidden``, ``layers``,
-    ``cutoff`` Å, trained with the model) or an oracle (``"linear_momentum"``,
+    ``cutoff`` Å, trained with the model), ``"anchored"`` (kinetic energy plus a learned
+    potential of width ``hidden``, ``layers``, ``cutoff``: cannot collapse, see
+    ``noether.anchored``), ``"learned_energy"`` (kinetic plus the model's own learned potential;
+    needs ``model.energy_head: true``) or an oracle (``"linear_momentum"``,
     ``"angular_momentum"``, ``"energy"``: MMFF94 plus kinetic energy of the trajectory's molecule).
     ``steps`` inner steps in training, ``eval_steps`` at prediction time (default ``steps``);
     ``lr`` the inner learning rate (the start value when ``learn_lr``); ``second_order``:
@@ -43,7 +49,7 @@ class TailoringSection:
     update). The rest as ``TailoringOptions``.
     """
 
-    g: Literal["learned", "linear_momentum", "angular_momentum", "energy"] = "learned"
+    g: Literal["learned", "linear_momentum", "angular_momentum", "energy", "anchored", "learned_energy"] = "learned"
     k: int = 8
     hidden: int = 32
     layers: int = 2
@@ -73,8 +79,8 @@ class TailoringSection:
         for name in ("pretrain_steps", "pretrain_position_noise", "pretrain_velocity_noise"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"tailoring.{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.pretrain_steps and self.g != "learned":
-            raise ConfigError(f"tailoring.pretrain_steps is for a learned g; g is the {self.g!r} oracle")
+        if self.pretrain_steps and self.g not in ("learned", "anchored"):
+            raise ConfigError(f"tailoring.pretrain_steps is for a learned or anchored g; g is {self.g!r}")
         if not self.cutoff > 0:
             raise ConfigError(f"tailoring.cutoff must be > 0 Å, got {self.cutoff!r}")
         try:
@@ -93,6 +99,9 @@ class TailoringSection:
         """The ``g`` description ``g_from_spec`` builds (what a checkpoint records)."""
         if self.g == "learned":
             return {"kind": "learned", "elements": [int(z) for z in elements], "k": self.k, "hidden": self.hidden,
+                    "layers": self.layers, "cutoff": float(self.cutoff)}
+        if self.g == "anchored":
+            return {"kind": "anchored", "elements": [int(z) for z in elements], "hidden": self.hidden,
                     "layers": self.layers, "cutoff": float(self.cutoff)}
         if self.g == "energy":
             if not smiles:
@@ -117,8 +126,11 @@ class MMFFTotalEnergy(TotalEnergy):
         self.config = {"smiles": smiles}
 
 
-def g_from_spec(spec: dict) -> torch.nn.Module:
-    """A g from its description (``TailoringSection.g_spec``, or ``g_spec`` of a built one)."""
+def g_from_spec(spec: dict, model: torch.nn.Module | None = None) -> torch.nn.Module:
+    """A g from its description (``TailoringSection.g_spec``, or ``g_spec`` of a built one).
+
+    ``model``: the dynamics model being tailored, which ``learned_energy`` reads its potential from.
+    """
     if not isinstance(spec, dict) or spec.get("kind") not in G_KINDS:
         raise ConfigError(f"g must be a mapping with kind one of {G_KINDS}, got {spec!r}")
     options = {key: value for key, value in spec.items() if key != "kind"}
@@ -128,6 +140,17 @@ def g_from_spec(spec: dict) -> torch.nn.Module:
             return NoetherEmbedding(**options)
         except TypeError as err:
             raise ConfigError(f"learned g: {err}") from err
+    if kind == "anchored":
+        try:
+            return KineticAnchoredEnergy(**options)
+        except TypeError as err:
+            raise ConfigError(f"anchored g: {err}") from err
+    if kind == "learned_energy":
+        if options:
+            raise ConfigError(f"learned_energy g takes no options, got {sorted(options)}")
+        if model is None:
+            raise ConfigError("g 'learned_energy' reads the tailored model's energy head: pass the model")
+        return LearnedTotalEnergy(model)
     if kind == "energy":
         if set(options) != {"smiles"}:
             raise ConfigError(f"energy g takes exactly one option, smiles; got {sorted(options)}")
@@ -153,7 +176,7 @@ def tailored(model: torch.nn.Module, section: TailoringSection, smiles: str | No
     elements = getattr(model, "config", {}).get("elements")
     if elements is None:
         raise ConfigError(f"{type(model).__name__} records no elements in its config: it cannot be tailored from a recipe")
-    g = g_from_spec(section.g_spec(elements, smiles))
+    g = g_from_spec(section.g_spec(elements, smiles), model)
     if not section.train_g:
         g.requires_grad_(False)
     return NoetherTailoredModel(model, g, section.options(), learn_lr=section.learn_lr, anchor=section.anchor)

@@ -129,4 +129,5 @@ def build_tailored_model(
         tailoring = TailoringOptions(**(options or {}))
     except TypeError as err:
         raise ConfigError(f"tailoring options: {err}") from err
-    return NoetherTailoredModel(build_model(kind, **inner), g_from_spec(g), tailoring, learn_lr=learn_lr, anchor=anchor)
+    inner_model = build_model(kind, **inner)
+    return NoetherTailoredModel(inner_model, g_from_spec(g, inner_model), tailoring, learn_lr=learn_lr, anchor=anchor)

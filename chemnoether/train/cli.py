@@ -46,6 +46,7 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     from chemnoether.errors import ConfigError  # noqa: PLC0415
     from chemnoether.noether.recipe import TailoringSection, tailored  # noqa: PLC0415
     from chemnoether.train import fit, load_recipe, seed_everything  # noqa: PLC0415
+    from chemnoether.train.loss import training_loss  # noqa: PLC0415
     from chemnoether.train.recipe_data import DataOptions, windows_from_options  # noqa: PLC0415
 
     recipe = load_recipe(args.recipe, args.overrides, schemas={"data": DataOptions, "tailoring": TailoringSection})
@@ -68,7 +69,9 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
         if recipe.tailoring.pretrain_steps and not (Path(args.run_dir) / "last.pt").exists():
             # a resumed run takes g from its checkpoint instead
             _pretrain_g(model, recipe.tailoring, splits.train, recipe.train)
-    result = fit(model, splits.train, splits.val, recipe, args.run_dir, resume=args.resume)
+    train_windows = _with_training_aids(splits.train, recipe.train)
+    result = fit(model, train_windows, splits.val, recipe, args.run_dir, resume=args.resume,
+                 loss_fn=training_loss(model, recipe.train))
     best = "none" if result.best_val_loss is None else f"{result.best_val_loss:.6g} at step {result.best_step}"
     print(
         f"{result.stopped} after {result.step} steps ({result.molecules_per_s:.0f} molecules/s); "
@@ -88,6 +91,18 @@ def _pretrain_g(model, section, train_windows, train_config) -> None:
     )
     model.g.requires_grad_(section.train_g)
     print(f"pre-trained g for {len(losses)} steps: conservation contrast {losses[0]:.3g} -> {losses[-1]:.3g}")
+
+
+def _with_training_aids(windows, config):
+    """The training windows with the ``train:`` section's aids (time reversal, noise, rollout targets)."""
+    if not (config.time_reversal or config.input_position_noise or config.input_velocity_noise or config.rollout_steps > 1):
+        return windows
+    from chemnoether.data.windows import augmented  # noqa: PLC0415
+
+    return augmented(
+        windows, time_reversal=config.time_reversal, position_noise=config.input_position_noise,
+        velocity_noise=config.input_velocity_noise, horizon=max(config.rollout_steps, windows.horizon), seed=config.seed,
+    )
 
 
 def _default_builder():
