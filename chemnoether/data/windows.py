@@ -149,7 +149,7 @@ class _Windows(Dataset):
         if self.trajectory.energies is not None:
             labels[keys.ENERGY] = self.trajectory.energies[frames]
         # forces of a subset of atoms (heavy atoms only) are not the gradient of any energy of them
-        if self.trajectory.forces is not None and self._atoms == slice(None):
+        if self.trajectory.forces is not None and isinstance(self._atoms, slice):
             labels[keys.FORCES] = self.trajectory.forces[frames]
         return labels
 
