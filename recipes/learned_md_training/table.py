@@ -1,0 +1,81 @@
+"""The stabiliser table of ``run.sh``: one row per variant, plus the R^2 of each g against MMFF94.
+
+Usage: python table.py OUT_DIR. Reads ``OUT_DIR/<run>/metrics_<label>.json`` (``chemnoether
+evaluate`` output, copied by run.sh) and rebuilds each test-time g exactly as the evaluation did
+(same seed, same pre-training) to measure ``noether.readout.g_energy_r2`` on the run's test split.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+RUNS = {  # run directory -> (label of its metrics file, variant row to take, name in the table)
+    "plain": [("energy_oracle", "untailored", "untailored"), ("energy_oracle", "oracle_energy", "MMFF energy oracle (reference)"),
+              ("learned_g", "learned_g", "learned g (contrast pre-training)"),
+              ("anchored_g", "anchored_g", "anchored g (kinetic + learned V, no labels)")],
+    "learned_energy": [("learned_energy_g", "untailored", "energy head, untailored"),
+                       ("learned_energy_g", "learned_energy_g", "energy head, tailored by K + learned V")],
+    "time_reversal": [("plain", None, "time-reversed windows")],
+    "rollout_loss": [("plain", None, "3-step rollout loss")],
+    "input_noise": [("plain", None, "input noise")],
+}
+
+
+def rows(out: Path) -> list[dict]:
+    table = []
+    for run, entries in RUNS.items():
+        for label, variant, name in entries:
+            path = out / run / f"metrics_{label}.json"
+            if not path.is_file():
+                table.append({"variant": name, "note": f"missing {path}"})
+                continue
+            metrics = json.loads(path.read_text())
+            roll = metrics["rollout"]
+            if variant is None:
+                row = {"rollout_final_mse": roll["final_mse"], "fraction_completed": roll["stability"]["fraction_completed"],
+                       "final_energy_drift": roll["energy"]["final_drift"], "cost_vs_untailored": 1.0}
+            else:
+                row = next(v for v in metrics["tailoring"]["variants"] if v["variant"] == variant)
+            table.append({
+                "variant": name,
+                "100-fs MSE (Å²)": row["rollout_final_mse"],
+                "physical": f"{row['fraction_completed'] * roll['n_rollouts']:.0f}/{roll['n_rollouts']}",
+                "drift (eV)": row["final_energy_drift"],
+                "cost": row["cost_vs_untailored"],
+            })
+    return table
+
+
+def g_r2(out: Path) -> list[dict]:
+    """R^2 of each g against the MMFF94 energy on the test split (g rebuilt as the evaluation built it)."""
+    from chemnoether.evaluate._run import open_run  # noqa: PLC0415
+    from chemnoether.evaluate.tailoring import TestTimeTailoring, tailoring_variants  # noqa: PLC0415
+    from chemnoether.noether.readout import g_energy_r2  # noqa: PLC0415
+
+    results = []
+    for run, g_name in (("plain", "learned"), ("plain", "anchored"), ("learned_energy", "learned_energy"), ("plain", "energy")):
+        if not (out / run / "best.pt").is_file():
+            continue
+        opened = open_run(out / run)
+        test_time = TestTimeTailoring(g_name)
+        g = tailoring_variants(opened, test_time)[test_time.variant].g
+        r2 = g_energy_r2(g, opened.windows)
+        results.append({"g": g_name, "R2 at rest vs potential": r2["potential"],
+                        "R2 vs total (velocities x U(0.5,1.5))": r2["total"], "test states": r2["n_states"]})
+    return results
+
+
+def main(out: str) -> None:
+    out = Path(out)
+    pd.set_option("display.width", 200)
+    print(pd.DataFrame(rows(out)).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print()
+    print(pd.DataFrame(g_r2(out)).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
