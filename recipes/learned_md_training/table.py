@@ -20,7 +20,7 @@ RUNS = {  # run directory -> (label of its metrics file, variant row to take, na
     "learned_energy": [("learned_energy_g", "untailored", "energy head, untailored"),
                        ("learned_energy_g", "learned_energy_g", "energy head, tailored by K + learned V")],
     "time_reversal": [("plain", None, "time-reversed windows")],
-    "rollout_loss": [("plain", None, "3-step rollout loss")],
+    "rollout_loss": [("plain", None, "2-step rollout loss")],
     "input_noise": [("plain", None, "input noise")],
 }
 

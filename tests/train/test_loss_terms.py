@@ -78,3 +78,24 @@ def test_energy_and_force_terms(ethanol):
         training_loss(model, config)(model(unlabelled), unlabelled)
     with pytest.raises(ConfigError, match="energy_head"):
         training_loss(tiny(), config)
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [({"rollout_steps": 0}, "train.rollout_steps"), ({"input_position_noise": -0.1}, "train.input_position_noise"),
+     ({"loss_weights": {"forces": -1.0}}, "train.loss_weights.forces")],
+)
+def test_training_aid_options_are_checked(changes, key):
+    with pytest.raises(ConfigError, match=key):
+        TrainConfig(**{k: LossWeights(**v) if k == "loss_weights" else v for k, v in changes.items()})
+
+
+def test_chemnoether_train_gives_the_aids_to_the_training_windows_only(ethanol):
+    from chemnoether.train.cli import _with_training_aids
+
+    windows = PairWindows(ethanol, 10, list(range(0, 40)), graph="radius")
+    assert _with_training_aids(windows, TrainConfig()) is windows
+    aided = _with_training_aids(windows, TrainConfig(rollout_steps=2, time_reversal=True, input_velocity_noise=0.001))
+    assert isinstance(aided, RolloutWindows) and aided.horizon == 2
+    assert len(aided) == 2 * 30  # starts 0..29 keep two steps inside frames 0..49; each also reversed
+    assert len(windows) == 40 and windows.horizon == 1
