@@ -285,16 +285,19 @@ def augmented(
         )
     if np.any(windows._reversed):
         raise ConfigError("these windows are already augmented; augment the plain windows once")
-    result = copy.copy(windows)
     starts = windows.starts
-    if horizon is not None and _positive_int(horizon, "horizon") != windows.horizon:
+    if horizon is None or _positive_int(horizon, "horizon") == windows.horizon:
+        result = copy.copy(windows)
+    else:
         covered = set((starts[:, None] + np.arange(windows.span + 1)).reshape(-1).tolist())
         need = windows.delta * horizon + (1 if windows.velocity == "forward_difference" else 0)
         starts = np.array([s for s in starts.tolist() if all(s + j in covered for j in range(need + 1))], dtype=np.int64)
         if not len(starts):
             raise ConfigError(f"no start frame of these windows has {horizon} steps of {windows.delta} frames inside them")
-        result.horizon, result._rollout = horizon, horizon > 1
-        result.__class__ = RolloutWindows if horizon > 1 else PairWindows
+        topology = windows.topology  # shared: the graph is not built again
+        options = {"heavy_atoms": topology.heavy_atoms, "velocity": windows.velocity, "dtype": topology.dtype}
+        result = (RolloutWindows(windows.trajectory, windows.delta, horizon, starts, topology, **options) if horizon > 1
+                  else PairWindows(windows.trajectory, windows.delta, starts, topology, **options))
     result._reversed = np.zeros(len(starts), dtype=bool)
     if time_reversal:
         starts = np.concatenate([starts, starts])
