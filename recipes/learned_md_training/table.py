@@ -69,12 +69,35 @@ def g_r2(out: Path) -> list[dict]:
     return results
 
 
+def force_errors(out: Path) -> dict | None:
+    """RMS force error (eV/Å) of the energy head on the test split, beside the RMS force itself."""
+    import torch  # noqa: PLC0415
+
+    from chemnoether import keys  # noqa: PLC0415
+    from chemnoether.data.windows import window_loader  # noqa: PLC0415
+    from chemnoether.evaluate._run import open_run  # noqa: PLC0415
+
+    if not (out / "learned_energy" / "best.pt").is_file():
+        return None
+    opened = open_run(out / "learned_energy")
+    squared = reference = count = 0.0
+    for batch in window_loader(opened.windows, 64):
+        _, forces = opened.model.energy_and_forces(batch)
+        squared += float((forces - batch.atom[keys.FORCES]).pow(2).sum())
+        reference += float(batch.atom[keys.FORCES].pow(2).sum())
+        count += forces.numel()
+    return {"rms_force_error": (squared / count) ** 0.5, "rms_force": (reference / count) ** 0.5,
+            "components": int(count), "windows": len(opened.windows)}
+
+
 def main(out: str) -> None:
     out = Path(out)
     pd.set_option("display.width", 200)
     print(pd.DataFrame(rows(out)).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
     print(pd.DataFrame(g_r2(out)).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print()
+    print("energy head on the test split:", force_errors(out))
 
 
 if __name__ == "__main__":
