@@ -152,6 +152,11 @@ class LearnedTotalEnergy(torch.nn.Module):
         object.__setattr__(self, "_model", model)  # bypass Module registration (see docstring)
         self.config = {}
 
+    @property
+    def model(self) -> torch.nn.Module:
+        """The dynamics model whose energy head gives the potential."""
+        return self._model
+
     def forward(self, state: GraphTensors) -> torch.Tensor:
         energy = kinetic_energy(state) + self._model.potential_energy(state).reshape(-1)
         return energy.unsqueeze(1)

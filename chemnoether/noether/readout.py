@@ -62,7 +62,11 @@ def g_energy_r2(g, windows, *, batch_size: int = 64, scale_range: tuple[float, f
     """
     from chemnoether.data.windows import window_loader  # noqa: PLC0415
 
+    # a g without weights of its own (an oracle, the learned-energy g) runs in its model's dtype
+    owner = getattr(g, "model", g)
     parameter = next(iter(g.parameters()), None)
+    if parameter is None:
+        parameter = next(iter(owner.parameters()), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None else torch.float64
     generator = torch.Generator().manual_seed(seed)

@@ -108,10 +108,12 @@ def test_learned_energy_g_reads_the_model_it_tailors(long_ethanol):
     with float64_default():
         twin = build_model(model.kind, **model.config).double()
     twin.load_state_dict(model.state_dict())
-    assert twin.g._model is twin.model
+    assert twin.g.model is twin.model
     torch.testing.assert_close(twin(batch).pos, model(batch).pos, rtol=0, atol=1e-10)
     with pytest.raises(ConfigError, match="pass the model"):
         g_from_spec({"kind": "learned_energy"})
+    model.float()  # g has no weights of its own: the R^2 runs in its model's dtype
+    assert g_energy_r2(g, windows(long_ethanol, range(0, 300, 20)))["n_states"] == 15
 
 
 def test_anchored_g_in_a_recipe_round_trips():
