@@ -95,6 +95,8 @@ def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = Non
 
 def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
     from chemnoether.noether import NoetherEmbedding  # noqa: PLC0415
+    from chemnoether.noether.anchored import PRETRAIN_LR as ANCHORED_LR  # noqa: PLC0415
+    from chemnoether.noether.anchored import PRETRAIN_STEPS as ANCHORED_STEPS  # noqa: PLC0415
     from chemnoether.noether.anchored import KineticAnchoredEnergy  # noqa: PLC0415
     from chemnoether.noether.pretrain import pretrain_embedding  # noqa: PLC0415
     from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
@@ -114,7 +116,10 @@ def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
         g = KineticAnchoredEnergy(base.config["elements"], hidden=32, layers=2).to(run.device)
     else:
         g = NoetherEmbedding(base.config["elements"], k=8, hidden=32, layers=2).to(run.device)
-    pretrain_embedding(g, train, test_time.pretrain_steps, seed=run.recipe.train.seed)
+    if test_time.g == "anchored":  # its own measured schedule (noether.anchored)
+        pretrain_embedding(g, train, ANCHORED_STEPS, lr=ANCHORED_LR, seed=run.recipe.train.seed)
+    else:
+        pretrain_embedding(g, train, test_time.pretrain_steps, seed=run.recipe.train.seed)
     return g.eval()
 
 
