@@ -2,13 +2,13 @@
 # Train the plain model and one variant per stabiliser, evaluate each on the same 16 test starts
 # (100-fs rollouts = 20 steps of 5 fs, energy drift under MMFF94), then print the table.
 # Usage: bash recipes/learned_md_training/run.sh OUT_DIR [STAGE ...]
-#   stages: plain learned_energy time_reversal rollout_loss input_noise table (default: all, in order;
+#   stages: plain learned_energy learned_energy_f1 time_reversal rollout_loss input_noise table (default: all, in order;
 #   two shells may run disjoint stages side by side). About 10 minutes per stage on 2 free CPU cores.
 set -euo pipefail
 OUT=${1:?usage: run.sh OUT_DIR [STAGE ...]}
 shift
 STAGES=("$@")
-[ ${#STAGES[@]} -gt 0 ] || STAGES=(plain learned_energy time_reversal rollout_loss input_noise table)
+[ ${#STAGES[@]} -gt 0 ] || STAGES=(plain learned_energy learned_energy_f1 time_reversal rollout_loss input_noise table)
 HERE=$(cd "$(dirname "$0")" && pwd)
 CN=${CHEMNOETHER:-chemnoether}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -36,6 +36,10 @@ for stage in "${STAGES[@]}"; do
       train learned_energy --set model.energy_head=true --set train.loss_weights.energy=1 --set train.loss_weights.forces=0.01 \
         --set train.max_steps=250
       evaluate learned_energy learned_energy_g --tailor-g learned_energy ;;
+    learned_energy_f1)  # the same with forces weighted 1 (0.01 left the force error near the RMS force)
+      train learned_energy_f1 --set model.energy_head=true --set train.loss_weights.energy=1 --set train.loss_weights.forces=1 \
+        --set train.max_steps=250
+      evaluate learned_energy_f1 learned_energy_g --tailor-g learned_energy ;;
     time_reversal)  # the plain run's 750 steps, over twice the windows
       train time_reversal --set train.time_reversal=true --set train.max_steps=750
       evaluate time_reversal plain ;;

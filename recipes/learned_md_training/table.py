@@ -21,6 +21,8 @@ RUNS = {  # run directory -> (label of its metrics file, variant row to take, na
                        ("learned_energy_g", "learned_energy_g", "energy head, tailored by K + learned V")],
     "time_reversal": [("plain", None, "time-reversed windows")],
     "rollout_loss": [("plain", None, "2-step rollout loss")],
+    "learned_energy_f1": [("learned_energy_g", "untailored", "energy head (forces weight 1), untailored"),
+                          ("learned_energy_g", "learned_energy_g", "energy head (forces weight 1), tailored by K + learned V")],
     "input_noise": [("plain", None, "input noise")],
 }
 
@@ -36,13 +38,14 @@ def rows(out: Path) -> list[dict]:
             metrics = json.loads(path.read_text())
             roll = metrics["rollout"]
             if variant is None:
-                row = {"rollout_final_mse": roll["final_mse"], "fraction_completed": roll["stability"]["fraction_completed"],
+                row = {"single_step_pos_mse": metrics["single_step"]["model"]["pos_mse"], "rollout_final_mse": roll["final_mse"], "fraction_completed": roll["stability"]["fraction_completed"],
                        "final_energy_drift": roll["energy"]["final_drift"], "cost_vs_untailored": 1.0}
             else:
                 row = next(v for v in metrics["tailoring"]["variants"] if v["variant"] == variant)
             table.append({
                 "variant": name,
-                "100-fs MSE (Å²)": row["rollout_final_mse"],
+                "5-fs MSE (Å²)": row["single_step_pos_mse"],
+                "100-fs MSE (Å², finite rollouts)": row["rollout_final_mse"],
                 "physical": f"{row['fraction_completed'] * roll['n_rollouts']:.0f}/{roll['n_rollouts']}",
                 "drift (eV)": row["final_energy_drift"],
                 "cost": row["cost_vs_untailored"],
@@ -57,19 +60,20 @@ def g_r2(out: Path) -> list[dict]:
     from chemnoether.noether.readout import g_energy_r2  # noqa: PLC0415
 
     results = []
-    for run, g_name in (("plain", "learned"), ("plain", "anchored"), ("learned_energy", "learned_energy"), ("plain", "energy")):
+    for run, g_name in (("plain", "learned"), ("plain", "anchored"), ("learned_energy", "learned_energy"),
+                        ("learned_energy_f1", "learned_energy"), ("plain", "energy")):
         if not (out / run / "best.pt").is_file():
             continue
         opened = open_run(out / run)
         test_time = TestTimeTailoring(g_name)
         g = tailoring_variants(opened, test_time)[test_time.variant].g
         r2 = g_energy_r2(g, opened.windows)
-        results.append({"g": g_name, "R2 at rest vs potential": r2["potential"],
+        results.append({"run": run, "g": g_name, "R2 at rest vs potential": r2["potential"],
                         "R2 vs total (velocities x U(0.5,1.5))": r2["total"], "test states": r2["n_states"]})
     return results
 
 
-def force_errors(out: Path) -> dict | None:
+def force_errors(out: Path, run: str) -> dict | None:
     """RMS force error (eV/Å) of the energy head on the test split, beside the RMS force itself."""
     import torch  # noqa: PLC0415
 
@@ -77,9 +81,9 @@ def force_errors(out: Path) -> dict | None:
     from chemnoether.data.windows import window_loader  # noqa: PLC0415
     from chemnoether.evaluate._run import open_run  # noqa: PLC0415
 
-    if not (out / "learned_energy" / "best.pt").is_file():
+    if not (out / run / "best.pt").is_file():
         return None
-    opened = open_run(out / "learned_energy")
+    opened = open_run(out / run)
     squared = reference = count = 0.0
     for batch in window_loader(opened.windows, 64):
         _, forces = opened.model.energy_and_forces(batch)
@@ -97,7 +101,8 @@ def main(out: str) -> None:
     print()
     print(pd.DataFrame(g_r2(out)).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print()
-    print("energy head on the test split:", force_errors(out))
+    for run in ("learned_energy", "learned_energy_f1"):
+        print(f"energy head of {run} on the test split:", force_errors(out, run))
 
 
 if __name__ == "__main__":
