@@ -48,6 +48,8 @@ def rows(out: Path) -> list[dict]:
                 "100-fs MSE (Å², finite rollouts)": row["rollout_final_mse"],
                 "physical": f"{row['fraction_completed'] * roll['n_rollouts']:.0f}/{roll['n_rollouts']}",
                 "drift (eV)": row["final_energy_drift"],
+                # untailored runs only: the comparison rows of tailored variants do not carry it
+                "mean steps physical": roll["stability"]["mean_steps_until_unphysical"] if variant in (None, "untailored") else None,
                 "cost": row["cost_vs_untailored"],
             })
     return table
