@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 import chemnoether  # noqa: F401 - before anything that may import dgl
-from chemnoether.data import generate_md
+from chemnoether.simulation import generate_md
 from chemnoether.gp import lagged
 from chemnoether.gp.conditioning import padded_order
 from chemnoether.gp.train import GPNodeModel, HeadConfig, prepare_molecule

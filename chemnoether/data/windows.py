@@ -15,11 +15,22 @@ pass the same one to the train, val and test windows of a trajectory to build it
 Velocities are the trajectory's own (``velocity="trajectory"``, Å/fs) or, as in the GMN / EGNO
 MD17 benchmark, forward differences ``(x[t + 1] - x[t]) / dt_fs`` (``"forward_difference"``), which
 need one frame more at the end of every window.
+
+Where the trajectory has them, each window also carries the potential energy (system ``energy``,
+eV) and forces (atom ``forces``, eV/Å) of its input state, the labels of a learned energy.
+
+``augmented(windows, ...)`` gives training-only variants of the same windows (issue 13, 2c):
+time-reversed copies (a time-reversed window of NVE data is a valid window: the end state with
+negated velocities evolves into the start state with negated velocities), Gaussian noise on the
+input state (targets untouched, so the model learns to step back onto the trajectory), and
+rollout targets of ``horizon`` steps for a multi-step loss, on the same start frames.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import copy
 
 import dgl
 import numpy as np
@@ -66,6 +77,10 @@ class _Windows(Dataset):
         # all atoms: a slice, so no copy is made when gathering frames
         index = self.topology.atom_index
         self._atoms = slice(None) if np.array_equal(index, np.arange(traj.n_atoms)) else index
+        # augmentation (``augmented``): per window, whether it runs backwards in time; input noise
+        self._reversed = np.zeros(len(self.starts), dtype=bool)
+        self._noise: tuple[float, float] | None = None
+        self._rng: np.random.Generator | None = None
 
     @property
     def span(self) -> int:
@@ -77,7 +92,7 @@ class _Windows(Dataset):
 
     def __getitem__(self, index) -> dgl.DGLGraph:
         i = self._checked_index(index)
-        pos, atom_data, system_data = self._sample_arrays(self.starts[i : i + 1])
+        pos, atom_data, system_data = self._sample_arrays(self.starts[i : i + 1], self._reversed[i : i + 1])
         return build_graph(
             self.topology.graph_parts(
                 pos[0], {k: v[0] for k, v in atom_data.items()}, {k: v[:1] for k, v in system_data.items()}
@@ -89,22 +104,30 @@ class _Windows(Dataset):
         picked = np.array([self._checked_index(i) for i in indices], dtype=np.int64)
         if not len(picked):
             raise ConfigError("batch() needs at least one window index")
-        pos, atom_data, system_data = self._sample_arrays(self.starts[picked])
+        pos, atom_data, system_data = self._sample_arrays(self.starts[picked], self._reversed[picked])
         return build_batched_graph(self.topology.batch_parts(pos, atom_data, system_data))
 
     def frame_indices(self) -> np.ndarray:
-        """(len, H + 1) frames of every window: ``start + k * delta`` for ``k = 0..H``."""
-        return self.starts[:, None] + self.delta * np.arange(self.horizon + 1)
+        """(len, H + 1) frames of every window: ``start + k * delta`` for ``k = 0..H`` (reversed: backwards)."""
+        frames = self.starts[:, None] + self.delta * np.arange(self.horizon + 1)
+        return np.where(self._reversed[:, None], frames[:, ::-1], frames)
 
-    def _sample_arrays(self, starts: np.ndarray):
+    def _sample_arrays(self, starts: np.ndarray, reversed_: np.ndarray):
         """Per-window arrays for ``starts`` (B,): pos (B, N, 3), atom data (B, N, ...), system (B, ...)."""
         frames = starts[:, None] + self.delta * np.arange(self.horizon + 1)  # (B, H + 1)
+        # a reversed window visits the same frames backwards (``augmented`` allows it for
+        # trajectory velocities only, which then change sign)
+        frames = np.where(reversed_[:, None], frames[:, ::-1], frames)
         positions = self.trajectory.positions
         pos = positions[frames][:, :, self._atoms]  # (B, H + 1, N, 3)
         if self.velocity == "trajectory":
             vel = self.trajectory.velocities[frames][:, :, self._atoms]
+            vel = np.where(reversed_[:, None, None, None], -vel, vel)
         else:
             vel = (positions[frames + 1][:, :, self._atoms] - pos) / self.dt_fs
+        labels = self._labels(frames[:, 0])
+        if self._noise is not None:
+            pos, vel, labels = self._noisy_inputs(pos, vel, labels)
         # the radius graph is searched in float64 whatever the dtype, so it does not depend on it
         search_pos = pos[:, 0]
         pos, vel = pos.astype(self._float), vel.astype(self._float)
@@ -112,9 +135,47 @@ class _Windows(Dataset):
         if self._rollout:
             atom_data[keys.ROLLOUT_POS] = np.ascontiguousarray(pos[:, 1:].transpose(0, 2, 1, 3))
             atom_data[keys.ROLLOUT_VEL] = np.ascontiguousarray(vel[:, 1:].transpose(0, 2, 1, 3))
-        atom_data = {k: np.ascontiguousarray(v) for k, v in atom_data.items()}
         system_data = {keys.DT: np.full(len(starts), self.delta * self.dt_fs, dtype=self._float)}
+        if keys.FORCES in labels:
+            atom_data[keys.FORCES] = labels[keys.FORCES].astype(self._float)
+        if keys.ENERGY in labels:
+            system_data[keys.ENERGY] = labels[keys.ENERGY].astype(self._float)
+        atom_data = {k: np.ascontiguousarray(v) for k, v in atom_data.items()}
         return search_pos, atom_data, system_data
+
+    def _labels(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """Energy (B,) and forces (B, N, 3) of the input frames, those the trajectory has."""
+        labels = {}
+        if self.trajectory.energies is not None:
+            labels[keys.ENERGY] = self.trajectory.energies[frames]
+        # forces of a subset of atoms (heavy atoms only) are not the gradient of any energy of them
+        if self.trajectory.forces is not None and isinstance(self._atoms, slice):
+            labels[keys.FORCES] = self.trajectory.forces[frames]
+        return labels
+
+    def _noisy_inputs(self, pos: np.ndarray, vel: np.ndarray, labels: dict):
+        """The input state (index 0) with Gaussian noise; targets, and forces, unchanged.
+
+        The velocity noise has no net momentum (its mass-weighted mean is removed), so that a model
+        that conserves momentum can still reach the clean targets. The energy label moves to first
+        order with the positions (``E - F . noise``); forces keep their clean values (the error is
+        second order in the noise).
+        """
+        position_noise, velocity_noise = self._noise
+        shape = pos[:, 0].shape
+        d_pos = self._rng.normal(scale=position_noise, size=shape) if position_noise else np.zeros(shape)
+        d_vel = self._rng.normal(scale=velocity_noise, size=shape) if velocity_noise else np.zeros(shape)
+        masses = np.asarray(self.topology.template.atom_data[keys.MASSES], dtype=np.float64)[None, :, None]
+        d_vel = d_vel - (masses * d_vel).sum(axis=1, keepdims=True) / masses.sum(axis=1, keepdims=True)
+        pos, vel = pos.copy(), vel.copy()
+        pos[:, 0] += d_pos
+        vel[:, 0] += d_vel
+        labels = dict(labels)
+        if keys.ENERGY in labels and keys.FORCES in labels:
+            labels[keys.ENERGY] = labels[keys.ENERGY] - (labels[keys.FORCES] * d_pos).sum(axis=(1, 2))
+        elif keys.ENERGY in labels and position_noise:
+            del labels[keys.ENERGY]  # without forces the label cannot follow the displaced atoms
+        return pos, vel, labels
 
     def _checked_index(self, index) -> int:
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
@@ -191,6 +252,60 @@ class RolloutWindows(_Windows):
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__(traj, delta, horizon, starts, graph, heavy_atoms, cutoff, velocity, dtype, rollout=True)
+
+
+def augmented(
+    windows: _Windows,
+    *,
+    time_reversal: bool = False,
+    position_noise: float = 0.0,
+    velocity_noise: float = 0.0,
+    horizon: int | None = None,
+    seed: int = 0,
+) -> _Windows:
+    """Training variants of ``windows`` (module docstring); ``windows`` itself is unchanged.
+
+    Args:
+        time_reversal: add the time reversal of every window (twice as many windows; the reversed
+            copy of window ``i`` is window ``len(windows) + i``). Needs trajectory velocities.
+        position_noise: Å, standard deviation of Gaussian noise on the input positions.
+        velocity_noise: Å/fs, the same for the input velocities (without net momentum).
+        horizon: steps of rollout targets (``RolloutWindows``); the start frames whose ``horizon``
+            steps stay inside the frames ``windows`` already covers are kept, so no frame of
+            another split is reached. ``None``: as ``windows``.
+        seed: of the noise (drawn afresh at every access, reproducibly in order of access).
+    """
+    for name, value in (("position_noise", position_noise), ("velocity_noise", velocity_noise)):
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")):
+            raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+    if time_reversal and windows.velocity != "trajectory":
+        raise ConfigError(
+            "time_reversal needs the trajectory's own velocities: forward differences of a reversed "
+            "window would be backward differences, another quantity (use velocity='trajectory')"
+        )
+    if np.any(windows._reversed):
+        raise ConfigError("these windows are already augmented; augment the plain windows once")
+    starts = windows.starts
+    if horizon is None or _positive_int(horizon, "horizon") == windows.horizon:
+        result = copy.copy(windows)
+    else:
+        covered = set((starts[:, None] + np.arange(windows.span + 1)).reshape(-1).tolist())
+        need = windows.delta * horizon + (1 if windows.velocity == "forward_difference" else 0)
+        starts = np.array([s for s in starts.tolist() if all(s + j in covered for j in range(need + 1))], dtype=np.int64)
+        if not len(starts):
+            raise ConfigError(f"no start frame of these windows has {horizon} steps of {windows.delta} frames inside them")
+        topology = windows.topology  # shared: the graph is not built again
+        options = {"heavy_atoms": topology.heavy_atoms, "velocity": windows.velocity, "dtype": topology.dtype}
+        result = (RolloutWindows(windows.trajectory, windows.delta, horizon, starts, topology, **options) if horizon > 1
+                  else PairWindows(windows.trajectory, windows.delta, starts, topology, **options))
+    result._reversed = np.zeros(len(starts), dtype=bool)
+    if time_reversal:
+        starts = np.concatenate([starts, starts])
+        result._reversed = np.repeat([False, True], len(starts) // 2)
+    result.starts = starts
+    result._noise = (float(position_noise), float(velocity_noise)) if position_noise or velocity_noise else None
+    result._rng = np.random.default_rng(seed)
+    return result
 
 
 def window_loader(

@@ -14,7 +14,7 @@ from chemnoether._cli_checks import check_ase_format, check_output_file, check_o
 EVAL_DIR = "eval"  # as chemnoether.evaluate.report, which is imported only when a command runs
 SPLIT_CHOICES = ("test", "val", "train")
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
-TEST_TIME_G_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned")
+TEST_TIME_G_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned", "anchored", "learned_energy")
 _positive_int = whole_number(1)  # --steps 0 and -1 get the same message
 _non_negative_int = whole_number(0)
 _positive_float = positive_number
@@ -39,8 +39,9 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
     evaluate.add_argument("--max-windows", type=_positive_int, default=None, metavar="N",
                           help="score at most N windows of the split, evenly spread (default: all)")
     evaluate.add_argument("--tailor-g", choices=TEST_TIME_G_CHOICES, default=None,
-                          help="also tailor the model at test time with this g: an oracle (energy: MMFF94 + kinetic) "
-                               "or 'learned' (pre-trained on the run's training windows)")
+                          help="also tailor the model at test time with this g: an oracle (energy: MMFF94 + kinetic), "
+                               "'learned' or 'anchored' (kinetic + learned potential; both pre-trained on the run's "
+                               "training windows), or 'learned_energy' (kinetic + the model's energy head)")
     evaluate.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K",
                           help="inner steps of the test-time tailoring (default: the run's, else 1)")
     evaluate.add_argument("--tailor-lr", type=_positive_float, default=None, metavar="LR",

@@ -23,7 +23,7 @@ from chemnoether.evaluate._diagnostics import rollout_diagnostics, single_step_e
 from chemnoether.train.run_dir import OpenedRun
 
 ORACLES = ("linear_momentum", "angular_momentum", "energy")
-TEST_TIME_GS = (*ORACLES, "learned")
+TEST_TIME_GS = (*ORACLES, "learned", "anchored", "learned_energy")
 UNTAILORED, TAILORED = "untailored", "tailored"
 COMPARISON_COLUMNS = (
     "variant", "n_rollouts", "n_physical", "n_common", "single_step_pos_mse", "rollout_final_mse", "rollout_mean_mse",
@@ -60,7 +60,9 @@ class TestTimeTailoring:
 
     @property
     def variant(self) -> str:
-        return "learned_g" if self.g == "learned" else f"oracle_{self.g}"
+        return {"learned": "learned_g", "anchored": "anchored_g", "learned_energy": "learned_energy_g"}.get(
+            self.g, f"oracle_{self.g}"
+        )
 
 
 def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = None) -> dict:
@@ -94,11 +96,16 @@ def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = Non
 
 def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
     from chemnoether.noether import NoetherEmbedding  # noqa: PLC0415
+    from chemnoether.noether.anchored import PRETRAIN_LR as ANCHORED_LR  # noqa: PLC0415
+    from chemnoether.noether.anchored import PRETRAIN_STEPS as ANCHORED_STEPS  # noqa: PLC0415
+    from chemnoether.noether.anchored import KineticAnchoredEnergy  # noqa: PLC0415
     from chemnoether.noether.pretrain import pretrain_embedding  # noqa: PLC0415
     from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
     from chemnoether.train.recipe_data import windows_from_options  # noqa: PLC0415
 
-    if test_time.g != "learned":
+    if test_time.g == "learned_energy":  # the model's own energy head: nothing to pre-train
+        return g_from_spec({"kind": "learned_energy"}, base)
+    if test_time.g not in ("learned", "anchored"):
         spec = {"kind": test_time.g}
         if test_time.g == "energy":
             spec["smiles"] = _all_atom_smiles(run)
@@ -106,8 +113,14 @@ def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
     # the run's own training windows (its recipe rebuilds them exactly), never the evaluated split
     train = windows_from_options(run.recipe.data).train
     torch.manual_seed(run.recipe.train.seed)
-    g = NoetherEmbedding(base.config["elements"], k=8, hidden=32, layers=2).to(run.device)
-    pretrain_embedding(g, train, test_time.pretrain_steps, seed=run.recipe.train.seed)
+    if test_time.g == "anchored":
+        g = KineticAnchoredEnergy(base.config["elements"], hidden=32, layers=2).to(run.device)
+    else:
+        g = NoetherEmbedding(base.config["elements"], k=8, hidden=32, layers=2).to(run.device)
+    if test_time.g == "anchored":  # its own measured schedule (noether.anchored)
+        pretrain_embedding(g, train, ANCHORED_STEPS, lr=ANCHORED_LR, seed=run.recipe.train.seed)
+    else:
+        pretrain_embedding(g, train, test_time.pretrain_steps, seed=run.recipe.train.seed)
     return g.eval()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from e3nn import o3
@@ -12,6 +13,7 @@ from chemnoether.core.ops import edge_vectors
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 from chemnoether.core.options import flag, positive_float, positive_int
+from chemnoether.models.energy_head import EnergyHead, energy_forces
 from chemnoether.models.base import (
     DynamicsModel,
     Prediction,
@@ -75,6 +77,10 @@ class EquivariantDynamics(DynamicsModel):
         parity: ``"natural"`` hidden irreps (0e, 1o, 2e, ...) or ``"all"`` (both parities of each l).
         rigid_rotation: extrapolate each molecule's overall rotation as a free rotor
             (``models.rigid_rotation``) and correct that, instead of straight lines; for long jumps.
+        energy_head: add an invariant potential-energy readout (``potential_energy``); off by
+            default, and then the model, its config and its checkpoints are exactly as without it.
+        energy_scale: eV, typical fluctuation of the potential energy (``from_data`` measures it).
+        energy_shift: eV per atom, mean potential energy per atom (``from_data`` measures it).
 
     ``forward(batch, conditioning=None)``: ``conditioning`` optionally gives one ``BlockCondition``
     (per-graph scale per irrep channel, shift per 0e channel; see ``conditioning_sizes``) or
@@ -113,8 +119,18 @@ class EquivariantDynamics(DynamicsModel):
         learn_ballistic: bool = True,
         parity: str = "natural",
         rigid_rotation: bool = False,
+        energy_head: bool = False,
+        energy_scale: float = 1.0,
+        energy_shift: float = 0.0,
     ):
         element_types = ElementTypes(elements)
+        # the energy options enter the config only when the head is on, so a model without it
+        # records exactly the config (and identity) it had before the head existed
+        energy_options = (
+            {"energy_head": True, "energy_scale": positive_float(energy_scale, "energy_scale", "eV"),
+             "energy_shift": _finite_float(energy_shift, "energy_shift")}
+            if flag(energy_head, "energy_head") else {}
+        )
         super().__init__(
             {
                 "elements": list(element_types.elements),
@@ -137,6 +153,7 @@ class EquivariantDynamics(DynamicsModel):
                 "learn_ballistic": flag(learn_ballistic, "learn_ballistic"),
                 "parity": _checked_parity(parity),
                 "rigid_rotation": flag(rigid_rotation, "rigid_rotation"),
+                **energy_options,
             }
         )
         self.edges = edges
@@ -175,6 +192,9 @@ class EquivariantDynamics(DynamicsModel):
         self.readout = o3.Linear(self.irreps_hidden, self.irreps_out)
         # a 0e scalar: scaling the internal velocity keeps every equivariance and the momentum
         self.ballistic = torch.nn.Parameter(torch.ones(()), requires_grad=learn_ballistic)
+        self.energy_head = (
+            EnergyHead(channels, element_types.num_types, radial_neurons, energy_scale, energy_shift) if energy_head else None
+        )
 
     @property
     def conditioning_sizes(self) -> tuple[tuple[int, int], ...]:
@@ -189,9 +209,38 @@ class EquivariantDynamics(DynamicsModel):
         rotations, reflections and translations, equivariant to atom permutations; what the
         spectral GP heads (``chemnoether.gp``) read. ``conditioning`` as for ``forward``.
         """
-        x = self._hidden(batch, conditioning)
+        return self._scalars(self._hidden(batch, conditioning))
+
+    def _scalars(self, x: torch.Tensor) -> torch.Tensor:
         scalars = [x[:, part] for (_, ir), part in zip(self.irreps_hidden, self.irreps_hidden.slices(), strict=True) if ir == o3.Irrep("0e")]
         return torch.cat(scalars, dim=1)
+
+    def potential_energy(self, batch: GraphTensors) -> torch.Tensor:
+        """(num_graphs,) learned potential energy of the positions in ``batch``, eV.
+
+        The interaction network runs on the positions with every velocity set to zero and no
+        conditioning, so the energy depends on the positions (and atom types) only, and is
+        invariant to rotations, reflections, translations and atom permutations. It is
+        differentiable in ``batch.atom[POS]``; ``energy_and_forces`` also gives ``-dE/dpos``.
+        Needs ``energy_head=True``.
+        """
+        if self.energy_head is None:
+            raise ConfigError(
+                "this EquivariantDynamics has no energy head: build it with energy_head=True "
+                "(recipe: model.energy_head: true) to learn a potential energy"
+            )
+        self.check_inputs(batch)
+        at_rest = replace(batch, atom={**batch.atom, keys.VEL: torch.zeros_like(batch.atom[keys.POS])})
+        scalars = self._scalars(self._hidden(at_rest, None))
+        types = self.element_types(batch.atom[keys.ATOMIC_NUMBERS])
+        return self.energy_head(scalars, types, batch.atom_graph, batch.num_graphs)
+
+    def energy_and_forces(self, batch: GraphTensors, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(energy (B,) eV, forces (N, 3) eV/Å)`` with ``forces = -d potential_energy / d pos``.
+
+        ``create_graph``: keep both differentiable in the parameters (for a force loss).
+        """
+        return energy_forces(self.potential_energy, batch, create_graph=create_graph)
 
     def _hidden(
         self, batch: GraphTensors, conditioning: Sequence[BlockCondition | None] | None, cache: dict | None = None
@@ -263,6 +312,12 @@ class EquivariantDynamics(DynamicsModel):
 
 
 PARITIES = ("natural", "all")
+
+
+def _finite_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < float("inf"):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _checked_parity(parity: str) -> str:

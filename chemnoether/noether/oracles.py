@@ -125,3 +125,35 @@ class TotalEnergy(ConservedQuantity):
         if self.potential is not None:
             energy = energy + self.potential(state).reshape(-1)
         return energy.unsqueeze(1)
+
+
+class LearnedTotalEnergy(ConservedQuantity):
+    """g: ``state -> (B, 1)`` kinetic energy plus the dynamics model's learned potential energy, eV.
+
+    A learned Noether quantity with a physical meaning (issue 13, 2b): ``model`` is an
+    ``EquivariantDynamics`` built with ``energy_head=True`` and trained on energies and forces.
+    The model is referenced, not owned: g adds no parameters of its own, so freezing g
+    (``train_g: false``) leaves the model alone, and the model's weights are stored once.
+    """
+
+    kind = "learned_energy"
+    k = 1
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        if getattr(model, "energy_head", None) is None:
+            raise ConfigError(
+                f"g 'learned_energy' needs a model with an energy head; {type(model).__name__} has none: "
+                "build it with energy_head=True (recipe: model.energy_head: true) and train it on forces"
+            )
+        object.__setattr__(self, "_model", model)  # bypass Module registration (see docstring)
+        self.config = {}
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The dynamics model whose energy head gives the potential."""
+        return self._model
+
+    def forward(self, state: GraphTensors) -> torch.Tensor:
+        energy = kinetic_energy_per_graph(state) + self._model.potential_energy(state).reshape(-1)
+        return energy.unsqueeze(1)

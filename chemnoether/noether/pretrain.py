@@ -10,6 +10,10 @@ but changes when the state is knocked off it. Per batch of windows ``(x_t, x_{t+
 where ``x~`` is the true next state with Gaussian noise on positions (``position_noise`` Å) and
 velocities (``velocity_noise`` times their spread): the kind of error a model's step makes, which
 changes energy. The ratio is scale-free, so g cannot win by shrinking.
+
+A kinetic-anchored g (``anchored.KineticAnchoredEnergy``) is pre-trained instead on
+``anchored.kinetic_anchor_loss``: the share of the kinetic energy change along the true step that
+g still shows, which no constant can lower (it needs no knocks and no energy labels).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ def pretrain_embedding(
 ) -> list[float]:
     """Train ``g`` alone for ``steps`` Adam steps on ``windows`` (``PairWindows``); returns the losses."""
     from chemnoether.data.windows import window_loader  # noqa: PLC0415
+    from chemnoether.noether.anchored import kinetic_anchor_loss  # noqa: PLC0415
 
     generator = torch.Generator().manual_seed(seed)
     device = next(g.parameters()).device
@@ -73,13 +78,16 @@ def pretrain_embedding(
     while len(losses) < steps:
         for batch in window_loader(windows, batch_size, shuffle=True, seed=seed + len(losses)):
             batch = batch.to(device=device, dtype=dtype)
-            loss = conservation_contrast(g, batch, position_noise, velocity_noise, generator)
+            if getattr(g, "kind", None) == "anchored":
+                loss = kinetic_anchor_loss(g, batch, _next_state(batch))
+            else:
+                loss = conservation_contrast(g, batch, position_noise, velocity_noise, generator)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
             if len(losses) % log_every == 0 or len(losses) == steps:
-                logger.info("g pre-training step %d/%d: contrast %.4g", len(losses), steps, losses[-1])
+                logger.info("g pre-training step %d/%d: loss %.4g", len(losses), steps, losses[-1])
             if len(losses) >= steps:
                 break
     return losses

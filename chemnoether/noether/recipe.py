@@ -4,7 +4,9 @@
 this section, and so meta-trains it (Alet et al. 2021, Algorithm 1); the checkpoint records the
 whole wrapper (``kind="noether_tailored"``), so ``load_model`` and ``chemnoether evaluate`` rebuild
 it. ``g`` names the conserved quantity: a learned ``NoetherEmbedding``, or an oracle (linear or
-angular momentum; total energy under a differentiable MMFF94, for all-atom molecules).
+angular momentum; total energy under a differentiable MMFF94, for all-atom molecules), a
+kinetic-anchored learned energy (``anchored``: ``K + V_phi``, no labels), or the kinetic plus the
+dynamics model's own learned potential energy (``learned_energy``: needs ``model.energy_head``).
 """
 
 from __future__ import annotations
@@ -14,14 +16,11 @@ from typing import Literal
 
 import torch
 
+from chemnoether.core.typecheck import coerce_fields
 from chemnoether.errors import ConfigError
-from chemnoether.noether.embeddings import NoetherEmbedding
-from chemnoether.noether.oracles import AngularMomentum, LinearMomentum, TotalEnergy
+from chemnoether.noether.g_specs import G_KINDS, MMFFTotalEnergy, g_from_spec, g_spec  # noqa: F401 - re-exported
 from chemnoether.noether.tailored_model import NoetherTailoredModel
 from chemnoether.noether.tailoring import TailoringOptions
-from chemnoether.core.typecheck import coerce_fields
-
-G_KINDS = ("learned", "linear_momentum", "angular_momentum", "energy")
 
 
 @dataclass
@@ -29,7 +28,10 @@ class TailoringSection:
     """The ``tailoring:`` section (every key optional; checked on construction).
 
     ``g``: ``"learned"`` (a ``NoetherEmbedding`` of width ``k``, ``hidden``, ``layers``,
-    ``cutoff`` Å, trained with the model) or an oracle (``"linear_momentum"``,
+    ``cutoff`` Å, trained with the model), ``"anchored"`` (kinetic energy plus a learned
+    potential of width ``hidden``, ``layers``, ``cutoff``: cannot collapse, see
+    ``noether.anchored``), ``"learned_energy"`` (kinetic plus the model's own learned potential;
+    needs ``model.energy_head: true``) or an oracle (``"linear_momentum"``,
     ``"angular_momentum"``, ``"energy"``: MMFF94 plus kinetic energy of the trajectory's molecule).
     ``steps`` inner steps in training, ``eval_steps`` at prediction time (default ``steps``);
     ``lr`` the inner learning rate (the start value when ``learn_lr``); ``second_order``:
@@ -43,7 +45,7 @@ class TailoringSection:
     update). The rest as ``TailoringOptions``.
     """
 
-    g: Literal["learned", "linear_momentum", "angular_momentum", "energy"] = "learned"
+    g: Literal["learned", "linear_momentum", "angular_momentum", "energy", "anchored", "learned_energy"] = "learned"
     k: int = 8
     hidden: int = 32
     layers: int = 2
@@ -73,8 +75,8 @@ class TailoringSection:
         for name in ("pretrain_steps", "pretrain_position_noise", "pretrain_velocity_noise"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"tailoring.{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.pretrain_steps and self.g != "learned":
-            raise ConfigError(f"tailoring.pretrain_steps is for a learned g; g is the {self.g!r} oracle")
+        if self.pretrain_steps and self.g not in ("learned", "anchored"):
+            raise ConfigError(f"tailoring.pretrain_steps is for a learned or anchored g; g is {self.g!r}")
         if not self.cutoff > 0:
             raise ConfigError(f"tailoring.cutoff must be > 0 Å, got {self.cutoff!r}")
         try:
@@ -94,6 +96,9 @@ class TailoringSection:
         if self.g == "learned":
             return {"kind": "learned", "elements": [int(z) for z in elements], "k": self.k, "hidden": self.hidden,
                     "layers": self.layers, "cutoff": float(self.cutoff)}
+        if self.g == "anchored":
+            return {"kind": "anchored", "elements": [int(z) for z in elements], "hidden": self.hidden,
+                    "layers": self.layers, "cutoff": float(self.cutoff)}
         if self.g == "energy":
             if not smiles:
                 raise ConfigError(
@@ -103,57 +108,12 @@ class TailoringSection:
         return {"kind": self.g}
 
 
-class MMFFTotalEnergy(TotalEnergy):
-    """Oracle g: kinetic plus MMFF94 energy (eV) of ``smiles`` (explicit H, ``generate_md``'s atom order).
-
-    Every graph of a batch must be this molecule with all its atoms, hydrogens included.
-    """
-
-    def __init__(self, smiles: str):
-        from chemnoether.simulation.generate import prepare_molecule  # noqa: PLC0415 - RDKit only when used
-        from chemnoether.simulation.torch_mmff import mmff_torch_potential  # noqa: PLC0415
-
-        super().__init__(mmff_torch_potential(prepare_molecule(smiles)))
-        self.config = {"smiles": smiles}
-
-
-def g_from_spec(spec: dict) -> torch.nn.Module:
-    """A g from its description (``TailoringSection.g_spec``, or ``g_spec`` of a built one)."""
-    if not isinstance(spec, dict) or spec.get("kind") not in G_KINDS:
-        raise ConfigError(f"g must be a mapping with kind one of {G_KINDS}, got {spec!r}")
-    options = {key: value for key, value in spec.items() if key != "kind"}
-    kind = spec["kind"]
-    if kind == "learned":
-        try:
-            return NoetherEmbedding(**options)
-        except TypeError as err:
-            raise ConfigError(f"learned g: {err}") from err
-    if kind == "energy":
-        if set(options) != {"smiles"}:
-            raise ConfigError(f"energy g takes exactly one option, smiles; got {sorted(options)}")
-        return MMFFTotalEnergy(options["smiles"])
-    if options:
-        raise ConfigError(f"{kind} g takes no options, got {sorted(options)}")
-    return LinearMomentum() if kind == "linear_momentum" else AngularMomentum()
-
-
-def g_spec(g) -> dict:
-    """The description of a built g, such that ``g_from_spec(g_spec(g))`` rebuilds it."""
-    kind = getattr(g, "kind", None)
-    if kind not in G_KINDS or (kind == "energy" and not hasattr(g, "config")):
-        raise ConfigError(
-            f"{type(g).__name__} cannot be recorded in a checkpoint: use a NoetherEmbedding or a named oracle "
-            f"({', '.join(G_KINDS)}); a custom g can still tailor, but not through build_model / load_model"
-        )
-    return {"kind": kind, **dict(getattr(g, "config", {}))}
-
-
 def tailored(model: torch.nn.Module, section: TailoringSection, smiles: str | None = None) -> NoetherTailoredModel:
     """``model`` wrapped for meta-tailoring as ``section`` says (``smiles``: the molecule, for ``g: energy``)."""
     elements = getattr(model, "config", {}).get("elements")
     if elements is None:
         raise ConfigError(f"{type(model).__name__} records no elements in its config: it cannot be tailored from a recipe")
-    g = g_from_spec(section.g_spec(elements, smiles))
+    g = g_from_spec(section.g_spec(elements, smiles), model)
     if not section.train_g:
         g.requires_grad_(False)
     return NoetherTailoredModel(model, g, section.options(), learn_lr=section.learn_lr, anchor=section.anchor)

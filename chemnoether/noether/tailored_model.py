@@ -26,6 +26,7 @@ from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ConfigError
 from chemnoether.models.base import Prediction
 from chemnoether.noether.checks import check_noether_loss_invariant
+from chemnoether.noether.g_specs import g_from_spec, g_spec
 from chemnoether.noether.losses import Embedding
 from chemnoether.noether.tailoring import TailoringInfo, TailoringOptions, tailor
 
@@ -83,8 +84,6 @@ class NoetherTailoredModel(torch.nn.Module):
     @property
     def config(self) -> dict:
         """Keywords of ``build_model("noether_tailored", ...)`` that rebuild this wrapper."""
-        from chemnoether.noether.recipe import g_spec  # noqa: PLC0415 - recipe imports this module's peers
-
         inner = getattr(self.model, "config", None)
         if inner is None or getattr(self.model, "kind", None) is None:
             raise ConfigError(f"{type(self.model).__name__} has no kind / config: the tailored model cannot be recorded")
@@ -119,8 +118,6 @@ def build_tailored_model(
     model: dict, g: dict, options: dict | None = None, learn_lr: bool = False, anchor: str = "start"
 ) -> NoetherTailoredModel:
     """``NoetherTailoredModel`` from plain descriptions (``NoetherTailoredModel.config``)."""
-    from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
-
     if not isinstance(model, dict) or not isinstance(model.get("kind"), str):
         raise ConfigError(f"model must be a mapping with the inner model's kind and options, got {model!r}")
     inner = dict(model)
@@ -129,4 +126,5 @@ def build_tailored_model(
         tailoring = TailoringOptions(**(options or {}))
     except TypeError as err:
         raise ConfigError(f"tailoring options: {err}") from err
-    return NoetherTailoredModel(build_model(kind, **inner), g_from_spec(g), tailoring, learn_lr=learn_lr, anchor=anchor)
+    inner_model = build_model(kind, **inner)
+    return NoetherTailoredModel(inner_model, g_from_spec(g, inner_model), tailoring, learn_lr=learn_lr, anchor=anchor)

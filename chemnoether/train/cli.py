@@ -53,6 +53,7 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     from chemnoether.errors import ConfigError  # noqa: PLC0415
     from chemnoether.noether.recipe import TailoringSection, tailored  # noqa: PLC0415
     from chemnoether.train import fit, load_recipe, seed_everything  # noqa: PLC0415
+    from chemnoether.train.loss import training_loss  # noqa: PLC0415
     from chemnoether.train.recipe_data import DataOptions, check_data_plan, windows_from_options  # noqa: PLC0415
 
     check_output_folder(args.run_dir, "-o")
@@ -84,7 +85,9 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
         if recipe.tailoring.pretrain_steps and not (Path(args.run_dir) / "last.pt").exists():
             # a resumed run takes g from its checkpoint instead
             _pretrain_g(model, recipe.tailoring, splits.train, recipe.train)
-    result = fit(model, splits.train, splits.val, recipe, args.run_dir, resume=args.resume)
+    train_windows = _with_training_aids(splits.train, recipe.train)
+    result = fit(model, train_windows, splits.val, recipe, args.run_dir, resume=args.resume,
+                 loss_fn=training_loss(model, recipe.train))
     if result.stop_signal is not None:
         return interrupted_exit(
             "train", result.stop_signal, f"saved {result.last_checkpoint} at step {result.step}; resume with: {_resume_command(args)}"
@@ -152,6 +155,18 @@ def _pretrain_g(model, section, train_windows, train_config) -> None:
     )
     model.g.requires_grad_(section.train_g)
     print(f"pre-trained g for {len(losses)} steps: conservation contrast {losses[0]:.3g} -> {losses[-1]:.3g}")
+
+
+def _with_training_aids(windows, config):
+    """The training windows with the ``train:`` section's aids (time reversal, noise, rollout targets)."""
+    if not (config.time_reversal or config.input_position_noise or config.input_velocity_noise or config.rollout_steps > 1):
+        return windows
+    from chemnoether.data.windows import augmented  # noqa: PLC0415
+
+    return augmented(
+        windows, time_reversal=config.time_reversal, position_noise=config.input_position_noise,
+        velocity_noise=config.input_velocity_noise, horizon=max(config.rollout_steps, windows.horizon), seed=config.seed,
+    )
 
 
 def _default_builder():

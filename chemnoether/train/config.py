@@ -36,14 +36,20 @@ CONFIG_NAME = "config.yaml"
 
 @dataclass
 class LossWeights:
-    """Weights of the default loss: ``pos * MSE(next_pos) + vel * MSE(next_vel)``."""
+    """Weights of the default loss: ``pos * MSE(next_pos) + vel * MSE(next_vel)``.
+
+    ``energy`` and ``forces`` (default 0) weigh the errors of a learned energy, (eV/atom)² and
+    (eV/Å)² (``train.loss.energy_force_loss``; the model needs ``energy_head: true``).
+    """
 
     pos: float = 1.0
     vel: float = 1.0
+    energy: float = 0.0
+    forces: float = 0.0
 
     def __post_init__(self):
         coerce_fields(self, "train.loss_weights")
-        for name in ("pos", "vel"):
+        for name in ("pos", "vel", "energy", "forces"):
             _require(getattr(self, name) >= 0, f"train.loss_weights.{name}", "must be >= 0", getattr(self, name))
         _require(self.pos + self.vel > 0, "train.loss_weights", "needs pos or vel > 0", (self.pos, self.vel))
 
@@ -63,6 +69,10 @@ class TrainConfig:
     refused for models that cannot run under ``torch.autocast`` (the e3nn models).
     ``compile``: ``torch.compile`` the training step's model in this mode (``"off"``, ``"default"``,
     ``"reduce-overhead"``: CUDA graphs, for batches of one shape); evaluation stays eager.
+    Training aids (issue 13, all off by default; training windows only): ``rollout_steps`` k > 1
+    adds the error of the model's own k autoregressive steps (``train.loss``); ``time_reversal``
+    adds the time reversal of every training window; ``input_position_noise`` (Å) and
+    ``input_velocity_noise`` (Å/fs) perturb the input states (``data.windows.augmented``).
     """
 
     seed: int = 0
@@ -92,6 +102,11 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     find_unused_parameters: bool = False
     progress: bool = True
+    # training aids (issue 13, 2c)
+    rollout_steps: int = 1
+    time_reversal: bool = False
+    input_position_noise: float = 0.0
+    input_velocity_noise: float = 0.0
 
     def __post_init__(self):
         coerce_fields(self, "train")
@@ -100,6 +115,9 @@ class TrainConfig:
                      "log_every", "early_stopping_patience", "plateau_patience"):
             value = getattr(self, name)
             _require(value is None or value >= 1, f"train.{name}", "must be >= 1", value)
+        _require(self.rollout_steps >= 1, "train.rollout_steps", "must be >= 1", self.rollout_steps)
+        for name in ("input_position_noise", "input_velocity_noise"):
+            _require(getattr(self, name) >= 0, f"train.{name}", "must be >= 0", getattr(self, name))
         for name in ("warmup_steps", "num_workers"):
             _require(getattr(self, name) >= 0, f"train.{name}", "must be >= 0", getattr(self, name))
         _require(self.lr > 0, "train.lr", "must be > 0", self.lr)

@@ -137,7 +137,7 @@ def test_train_config_checks_direct_construction():
 def test_saved_recipe_reads_back_unchanged(recipe_file, tmp_path):
     recipe = load_recipe(recipe_file, ["train.loss_weights.vel=0.25"])
     out = save_recipe(recipe, tmp_path / "run" / "config.yaml")
-    assert yaml.safe_load(out.read_text())["train"]["loss_weights"] == {"pos": 1.0, "vel": 0.25}
+    assert yaml.safe_load(out.read_text())["train"]["loss_weights"] == {"pos": 1.0, "vel": 0.25, "energy": 0.0, "forces": 0.0}
     assert load_recipe(out) == recipe
     assert recipe_from_dict(recipe.to_dict()) == recipe
 
