@@ -1,4 +1,4 @@
-"""Oracle and decoy-generator figures on the USPTO-50k validation split (DESIGN.md section 7).
+"""Oracle and decoy-generator figures on the USPTO-50k validation split (docs/design.md section 7).
 
 Measures, on every row of ``uspto50k_valid.csv``:
 

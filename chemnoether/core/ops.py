@@ -1,7 +1,7 @@
 """Message-passing primitives on plain tensors: edge vectors, scatters and pooling.
 
 They take the index tensors of a ``GraphTensors`` batch and run unchanged on CPU and on any CUDA
-torch, because PyPI's DGL has no CUDA build (``DESIGN.md`` section 3). Scatters use ``index_add``,
+torch, because PyPI's DGL has no CUDA build (``docs/design.md`` section 3). Scatters use ``index_add``,
 which torch ships everywhere, so nothing depends on ``torch_scatter``. On CUDA ``index_add``
 adds with atomics, in no fixed order, unless ``torch.use_deterministic_algorithms(True)``.
 

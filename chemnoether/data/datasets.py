@@ -1,6 +1,6 @@
 """Train / val / test window datasets of one trajectory, as the recipes use them.
 
-* ``md17_protocol_windows``: the GMN / EGNO MD17 benchmark (DESIGN.md section 9): heavy atoms,
+* ``md17_protocol_windows``: the GMN / EGNO MD17 benchmark (docs/design.md section 9): heavy atoms,
   the 1.6 Å + 2-hop graph, forward-difference velocities, target 3000 frames later, 500 / 2000 /
   2000 windows from ``md17_protocol_split``. Comparable with published numbers; its splits
   overlap in time.

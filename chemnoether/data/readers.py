@@ -1,6 +1,6 @@
 """Read trajectories from MD17, rMD17, chemnoether ``.npz`` and anything ``ase.io`` reads.
 
-Every reader converts to chemnoether's units (DESIGN.md section 4) and returns a ``Trajectory``;
+Every reader converts to chemnoether's units (docs/design.md section 4) and returns a ``Trajectory``;
 every fault in the input is a ``TrajectoryFormatError`` that names the file and the key or frame.
 
 Layouts:

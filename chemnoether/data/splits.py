@@ -24,7 +24,7 @@ from chemnoether.errors import ConfigError, SplitOverlapError
 
 SPLIT_NAMES = ("train", "val", "test")
 
-# GMN / EGNO (DESIGN.md section 9)
+# GMN / EGNO (docs/design.md section 9)
 MD17_DELTA = 3000  # frames between input and target (1.5 ps at 0.5 fs)
 MD17_MARGIN = 10000  # frames left out at both ends of the trajectory
 MD17_SIZES = (500, 2000, 2000)  # train / val / test windows kept

@@ -15,7 +15,7 @@ Z > 1, in trajectory order):
               ``[H]`` atoms of the SMILES keep their place). Elements are compared atom by atom,
               and every bond is checked to be plausibly short in the first frame, which catches
               hydrogens listed in another order. ``cutoff`` adds a per-frame ``near`` radius graph.
-``"md17"``    the graph of the GMN / EGNO MD17 benchmark (DESIGN.md section 9): atom pairs closer
+``"md17"``    the graph of the GMN / EGNO MD17 benchmark (docs/design.md section 9): atom pairs closer
               than 1.6 Å in the first frame of the trajectory, plus pairs with a common such
               neighbour (2 hops). Stored as **``near`` edges** (both directions, ``edge_shift``
               zero, ``EDGE_HOPS`` 1 or 2), not as ``bond`` edges: they are distance-derived and
@@ -49,7 +49,7 @@ from chemnoether.featurize.neighbors import checked_cutoff, radius_edges
 
 TOPOLOGY_KINDS = ("smiles", "md17", "radius")
 MD17_THRESHOLD = 1.6  # Å, GMN / EGNO
-DEFAULT_CUTOFF = 5.0  # Å, DESIGN.md section 5
+DEFAULT_CUTOFF = 5.0  # Å, docs/design.md section 5
 # A bond longer than this many times the sum of covalent radii in the first frame means the
 # atoms are not in the SMILES' order (thermal stretching stays far below it).
 BOND_TOLERANCE = 1.3

@@ -1,6 +1,6 @@
 """The trajectory type: frames of one system, in chemnoether's units, saved losslessly.
 
-Units (DESIGN.md section 4): positions Å, time fs, velocities Å/fs, forces eV/Å, energies eV,
+Units (docs/design.md section 4): positions Å, time fs, velocities Å/fs, forces eV/Å, energies eV,
 masses amu. Readers convert at the boundary; everything inside uses these.
 
 Frames are *consecutive* when frame ``t + 1`` follows frame ``t`` by ``dt_fs`` of simulated time.

@@ -5,7 +5,7 @@ Node ``i`` is atom ``i`` of the ``Atoms`` object: nothing here reorders atoms. E
 the cell and pbc. Chemical bonds, rings and subgraphs exist only when ``perceive_bonds=True``,
 because an ASE structure carries no bonds.
 
-Units follow ``DESIGN.md``: ASE stores positions in Å, masses in amu, energies in eV and forces in
+Units follow ``docs/design.md`` section 4: ASE stores positions in Å, masses in amu, energies in eV and forces in
 eV/Å, as chemnoether does, but velocities in Å per ASE time unit; they become Å/fs here.
 """
 

@@ -1,4 +1,4 @@
-"""Spectral-density GP node heads (DESIGN.md section 8): densities, kernels, conditioning, spectra.
+"""Spectral-density GP node heads (docs/design.md section 8): densities, kernels, conditioning, spectra.
 
 * ``spectral``: ``SpectralMixture`` (Gaussian-mixture densities and the spectral-mixture kernel),
   ``SpectralMixtureNet``, ``DensityEvolution``, ``QuadricDensity``, unit conversion (1/fs, cm^-1).

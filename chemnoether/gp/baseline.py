@@ -1,7 +1,7 @@
 """Baselines for the GP node heads, in the same harness: per-atom exact GPyTorch GPs and deterministic forecasts.
 
 * ``fit_predict_spectral_mixture``: for every atom and Cartesian component of a window, an exact
-  GP in time with GPyTorch's ``SpectralMixtureKernel`` (correct for 1-D inputs, DESIGN.md section
+  GP in time with GPyTorch's ``SpectralMixtureKernel`` (correct for 1-D inputs, docs/design.md section
   8), its hyperparameters fitted to that window's marginal likelihood, then the forecast of the
   next frames. The ``N x C`` series are independent GPs fitted at once (GPyTorch batch mode:
   one (T, T) Cholesky each per step), so the timing is that of a vectorised per-atom fit, not of

@@ -1,4 +1,4 @@
-"""The spectral-density GP node head: calibrated per-atom forecasts of the next frames (DESIGN.md section 8).
+"""The spectral-density GP node head: calibrated per-atom forecasts of the next frames (docs/design.md section 8).
 
 Every atom q carries a latent process ``u_q ~ GP(0, K_q)`` whose kernel is the Fourier transform
 of a spectral density predicted from the atom's invariant embedding (``SpectralMixtureNet``),

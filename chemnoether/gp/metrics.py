@@ -1,4 +1,4 @@
-"""Calibration metrics of Gaussian forecasts (DESIGN.md section 8): NLL, coverage, miscalibration, Spearman.
+"""Calibration metrics of Gaussian forecasts (docs/design.md section 8): NLL, coverage, miscalibration, Spearman.
 
 Every function takes flat or any-shaped arrays of the same shape: ``mean``, ``var`` (the
 predictive variance, noise included) and the observed ``target``, in one set of units (the NLL

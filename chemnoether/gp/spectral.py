@@ -1,4 +1,4 @@
-"""Spectral densities and their kernels (DESIGN.md section 8).
+"""Spectral densities and their kernels (docs/design.md section 8).
 
 Time is in fs and frequencies are ordinary (not angular) frequencies in 1/fs; ``to_wavenumber``
 gives cm^-1 (1/fs = 33356.41 cm^-1). A stationary kernel and its spectral density are a Fourier

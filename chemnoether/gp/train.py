@@ -1,4 +1,4 @@
-"""Training the spectral GP node head on windows of MD trajectories (issue 7, part 2).
+"""Training the spectral GP node head on windows of MD trajectories.
 
 A *series* is a trajectory's velocities (Å/fs) kept every ``stride``-th frame (``dt_fs = stride *
 trajectory dt``); a *window* is ``config.window`` consecutive frames of it, conditioned on, and the
@@ -42,6 +42,11 @@ negative log marginal likelihood), ``"predictive"`` (the Gaussian NLL of the for
 likelihood alone left the forecasts overconfident at the later horizon frames (95% coverage
 falling from 0.97 at the first forecast frame to 0.89 at the fourth, on the training molecules). Training draws
 ``windows_per_step`` windows per step, molecules uniformly, starts uniformly; seeded.
+
+Why a loop of its own rather than ``chemnoether.train.fit``: ``fit`` trains on a fixed dataset of
+DGL graphs, collated into ``GraphTensors`` batches and sharded across processes; a head's step
+instead draws random windows of several molecules' velocity series, each a whole block of frames
+whose marginal likelihood is one term, so there is no dataset of graphs to batch or shard.
 """
 
 from __future__ import annotations

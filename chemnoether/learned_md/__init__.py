@@ -1,4 +1,4 @@
-"""Learned molecular dynamics: a trained next-state model run as MD (DESIGN.md section 11).
+"""Learned molecular dynamics: a trained next-state model run as MD (docs/design.md section 11).
 
 * ``LearnedMD``: the batched engine; replicas of one molecule advance together, NVE or NVT by
   thermostat half steps around the learned step, with optional FlashMD energy rescaling against

@@ -1,6 +1,6 @@
 """Dynamics models: state at t -> state at t + dt, all behind one interface (``DynamicsModel``).
 
-* ``EquivariantDynamics``: the E(3)-equivariant e3nn interaction network (DESIGN.md section 5).
+* ``EquivariantDynamics``: the E(3)-equivariant e3nn interaction network (docs/design.md section 5).
 * ``EGNNDynamics``: the EGNN peer (``dgl.nn.EGNNConv``, or the same layers on plain tensors).
 * ``ConstantVelocity``: ``pos + vel * dt``, the trivial peer.
 

@@ -1,6 +1,6 @@
 """The EGNN peer (Satorras et al. 2021) on ``dgl.nn.EGNNConv``, in the MD17 setup of EGNN / GMN / EGNO.
 
-DESIGN.md section 5 wants every accuracy number beside a plain E(n)-equivariant baseline. This one
+docs/design.md section 5 wants every accuracy number beside a plain E(n)-equivariant baseline. This one
 uses DGL's own layer, so it builds a homogeneous DGLGraph from the batch's edge index inside
 ``forward``. PyPI's DGL is CPU-only: on another device the model raises ``ConfigError`` unless a
 DGL build for that device is installed (the equivariant model has no such limit).

@@ -1,4 +1,4 @@
-"""The E(3)-equivariant dynamics model (DESIGN.md section 5; NequIP / MACE blocks, TrajCast / SEGNN outputs)."""
+"""The E(3)-equivariant dynamics model (docs/design.md section 5; NequIP / MACE blocks, TrajCast / SEGNN outputs)."""
 
 from __future__ import annotations
 

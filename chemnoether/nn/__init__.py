@@ -1,7 +1,7 @@
 """Building blocks of the equivariant dynamics model (e3nn): one public object per small file.
 
 Message passing runs on plain tensors (``GraphTensors`` indices), never on a DGLGraph, so the same
-code runs on CPU and CUDA (DESIGN.md section 3).
+code runs on CPU and CUDA (docs/design.md section 3).
 """
 
 from chemnoether.nn._conditional import BlockCondition, ConditionalAffine

@@ -1,4 +1,4 @@
-"""Per-graph conditional scale and shift of irrep features: the hook for tailoring (DESIGN.md section 6).
+"""Per-graph conditional scale and shift of irrep features: the hook for tailoring (docs/design.md section 6).
 
 Noether-network tailoring adapts conditional-normalisation parameters per graph at prediction time.
 To stay equivariant, a scale multiplies every component of one irrep channel by the same number

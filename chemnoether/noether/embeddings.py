@@ -1,4 +1,4 @@
-"""g_phi: a learned, E(3)- and permutation-invariant embedding of a state (DESIGN.md section 6).
+"""g_phi: a learned, E(3)- and permutation-invariant embedding of a state (docs/design.md section 6).
 
 A Noether network asks the dynamics model's rollout to keep ``g_phi(state)`` constant. For that to
 mean "conserved quantity" rather than "coordinate artefact", g must not change when the whole

@@ -1,6 +1,6 @@
 """Hand-written conserved quantities with the same interface as a learned g: ``state -> (B, k)``.
 
-They are the "true H" row against which a learned ``NoetherEmbedding`` is judged (DESIGN.md
+They are the "true H" row against which a learned ``NoetherEmbedding`` is judged (docs/design.md
 section 6) and plug into ``tailor`` unchanged. All are differentiable torch functions of the state.
 
 Energy needs a potential that torch can differentiate: ``chemnoether.simulation.potentials.Potential``

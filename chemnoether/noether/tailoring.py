@@ -1,6 +1,6 @@
 """Tailoring: per-graph conditional-normalisation parameters fitted to a Noether loss at prediction time.
 
-What happens in ``tailor`` (DESIGN.md section 6; Alet et al. 2021, CNGrad):
+What happens in ``tailor`` (docs/design.md section 6; Alet et al. 2021, CNGrad):
 
 1. every graph gets its own ``BlockCondition`` per interaction block, at identity (scale 1, shift 0);
 2. the model rolls out ``horizon`` steps from the batch with them (``rollout``: each next state is
