@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from chemnoether._cli_checks import check_ase_format, check_output_file, check_output_folder, positive_number, whole_number
+from chemnoether._memory import require_rollout_memory
 
 EVAL_DIR = "eval"  # as chemnoether.evaluate.report, which is imported only when a command runs
 SPLIT_CHOICES = ("test", "val", "train")
@@ -110,7 +111,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def rollout_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether rollout``: write the trajectory and say where."""
-    from chemnoether._memory import require_rollout_memory  # noqa: PLC0415
     from chemnoether.evaluate.report import rollout_run  # noqa: PLC0415
 
     check_ase_format(args.format)

@@ -15,6 +15,8 @@ import inspect
 import shlex
 from pathlib import Path
 
+from chemnoether._cli_checks import check_output_folder, interrupted_exit
+from chemnoether.errors import ConfigError
 from chemnoether.train._runtime import RESUME_OPTIONS
 
 
@@ -49,8 +51,6 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     """
     import yaml  # noqa: PLC0415 - keep `chemnoether --help` fast
 
-    from chemnoether._cli_checks import check_output_folder, interrupted_exit  # noqa: PLC0415
-    from chemnoether.errors import ConfigError  # noqa: PLC0415
     from chemnoether.noether.recipe import TailoringSection, tailored  # noqa: PLC0415
     from chemnoether.train import fit, load_recipe, seed_everything  # noqa: PLC0415
     from chemnoether.train.loss import training_loss  # noqa: PLC0415
@@ -101,7 +101,6 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
 def _model_section(recipe, recipe_path, builder) -> tuple[str, dict]:
     """``model.kind`` and the other ``model:`` keys, each a keyword of that kind's builder."""
     from chemnoether.core.typecheck import suggestion  # noqa: PLC0415
-    from chemnoether.errors import ConfigError  # noqa: PLC0415
 
     options = dict(recipe.model)
     kind = options.pop("kind", None)
