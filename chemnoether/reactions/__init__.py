@@ -42,6 +42,7 @@ from chemnoether.reactions.parse import (
     Reaction,
     ReactionElementError,
     ReactionParseError,
+    ReactionSizeError,
     canonical_key,
     parse_reaction,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "ReactionParseError",
     "ReactionPool",
     "ReactionScorer",
+    "ReactionSizeError",
     "Reason",
     "Template",
     "TemplateLibrary",

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from chemnoether.errors import ChemNoetherError, ConfigError
 from chemnoether.reactions.embedding import MoleculeTable, canonical_smiles
 from chemnoether.reactions.oracle import oracle_checks
-from chemnoether.reactions.parse import ReactionParseError, parse_reaction
+from chemnoether.reactions.parse import ReactionParseError, parse_reaction, shown
 from chemnoether.reactions.scorer import ReactionScorer, load_scorer
 
 COLUMNS = ("input", "ok", "score", "learned_score", "oracle_ok", "oracle_score", "oracle_reasons", "error_type", "error")
@@ -110,12 +110,12 @@ def _score_chunk(items: list, scorer: ReactionScorer) -> list[dict]:
             rows.append(_row(item, error_type=type(err).__name__, error=str(err)))
             continue
         except Exception as err:  # noqa: BLE001 - a row the parser did not foresee fails alone
-            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {item!r}: unexpected error: {err}"))
+            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {shown(item)}: unexpected error: {err}"))
             continue
         try:
             verdict = oracle_checks(reaction)
         except Exception as err:  # noqa: BLE001 - likewise: never the whole batch
-            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {item!r}: oracle failed: {err}"))
+            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {shown(item)}: oracle failed: {err}"))
             continue
         row = _row(item, ok=True, oracle_ok=verdict.ok, oracle_score=verdict.score, oracle_reasons=";".join(verdict.codes))
         rows.append(row)
@@ -123,7 +123,7 @@ def _score_chunk(items: list, scorer: ReactionScorer) -> list[dict]:
             todo.append((len(rows) - 1, *_canonical_sides(reaction)))
         except ChemNoetherError as err:
             if verdict.ok:  # sanitises for the oracle but not through a SMILES round trip: rare
-                row.update(ok=False, error_type=type(err).__name__, error=f"reaction {item!r}: {err}")
+                row.update(ok=False, error_type=type(err).__name__, error=f"reaction {shown(item)}: {err}")
             else:
                 row["score"] = 0.0  # does not sanitise: the oracle's sanitisation check already says no
     table = MoleculeTable()
@@ -137,7 +137,7 @@ def _score_chunk(items: list, scorer: ReactionScorer) -> list[dict]:
         kind, message = table.errors[problem[0]]
         message = message.split("; pass unknown_elements")[0]  # that option is the featurizer's, not ours
         rows[i].update(ok=False, score=math.nan, error_type=kind,
-                       error=f"reaction {rows[i]['input']!r}, {problem[1]}: {message}; the learned scorer cannot rate it")  # fmt: skip
+                       error=f"reaction {shown(rows[i]['input'])}, {problem[1]}: {message}; the learned scorer cannot rate it")  # fmt: skip
     if scored:
         with torch.no_grad():
             logits = scorer.reaction_logits(table, [t[1] for t in scored], [t[2] for t in scored]).double().numpy()
