@@ -1,0 +1,232 @@
+"""A reaction as chemists write it, balanced: spectators, the main product, by-products, what is left.
+
+Conserved quantities are compared across a *balanced* reaction (issue 16), so before any check:
+
+1. **Spectators**: a molecule written on both sides (a catalyst, a counter-ion, a stoichiometric
+   partner that takes no part) is set aside, one copy per pair, compared by canonical SMILES with
+   stereo (an epimerisation is a change). If nothing is left on the product side, nothing
+   happened: a **null reaction** (``R>>R``, ``A.B>>A``), which the oracle refuses.
+2. **Main product**: the largest remaining product (most heavy atoms; the first written on a tie).
+   The learned score rates how it forms from the reactants, which is what its training records
+   (USPTO, main product only) show.
+3. **Written by-products**: every other product. They are not rated by the learned score; the
+   conservation checks count their atoms (a by-product whose atoms the reactants lack breaks the
+   element balance).
+4. **Inferred by-products**: the atoms (hydrogen included) and charge the reactants have left
+   after all written products are closed, when they can be, by at most ``MAX_INFERRED`` small
+   molecules of ``BYPRODUCTS`` (water, HX, alcohols, CO2, N2, salts...), fewest molecules first.
+   What cannot be closed is reported: ``spare`` (reactant atoms in no product) and ``missing``
+   (product atoms, hydrogen included, that the reactant side lacks).
+
+Hydrogen is conserved in every complete equation, but records such as USPTO omit reductants and
+by-products, so hydrogen is *checked* only when the writer tracks it: ``explicit_h`` is true when
+some hydrogen is written as an atom (``[H]``), as in mechanistic steps. Then the oracle holds
+hydrogen and charge to exact conservation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rdkit import Chem, rdBase
+
+from chemnoether.reactions.parse import Reaction
+
+MAX_INFERRED = 4  # molecules tried to close a balance: 2 salts = 4 ions
+# By-products a balance may infer (canonical SMILES -> name). Small, common, and each the usual
+# leaving group of a reaction class: condensations, acylations, alkylations, deprotections.
+BYPRODUCTS: dict[str, str] = {
+    "O": "water", "Cl": "hydrogen chloride", "Br": "hydrogen bromide", "I": "hydrogen iodide",
+    "F": "hydrogen fluoride", "CO": "methanol", "CCO": "ethanol", "CC(C)(C)O": "tert-butanol",
+    "CC(C)O": "isopropanol", "O=C=O": "carbon dioxide", "N#N": "nitrogen", "N": "ammonia",
+    "CC(=O)O": "acetic acid", "C=C(C)C": "isobutene", "O=S=O": "sulfur dioxide",
+    "OB(O)O": "boric acid", "CS(=O)(=O)O": "methanesulfonic acid",
+    "Cc1ccc(S(=O)(=O)O)cc1": "p-toluenesulfonic acid", "O=S(=O)(O)C(F)(F)F": "triflic acid",
+    "O=C1CCC(=O)N1": "succinimide", "On1nnc2ccccc21": "HOBt",
+    "[Na+]": "sodium ion", "[K+]": "potassium ion", "[Li+]": "lithium ion", "[Cs+]": "caesium ion",
+    "[Cl-]": "chloride", "[Br-]": "bromide", "[I-]": "iodide", "[F-]": "fluoride", "[OH-]": "hydroxide",
+}  # fmt: skip
+CHARGE = "charge"  # key of the net charge in a formula Counter
+
+
+def formula(mol: Chem.Mol) -> Counter:
+    """Element -> count, hydrogen included (atoms written ``[H]`` and implicit or bracket H
+    counts), plus the net formal charge under ``CHARGE``."""
+    counts = Counter()
+    for atom in mol.GetAtoms():
+        counts[atom.GetSymbol()] += 1
+        counts["H"] += atom.GetTotalNumHs()
+        counts[CHARGE] += atom.GetFormalCharge()
+    return Counter({k: v for k, v in counts.items() if v})  # not +counts: it would drop a negative charge
+
+
+def _formula_of_smiles(smiles: str) -> Counter:
+    return formula(Chem.MolFromSmiles(smiles))
+
+
+_BYPRODUCT_FORMULAS = {s: _formula_of_smiles(s) for s in BYPRODUCTS}
+
+
+def formula_text(counts: Counter) -> str:
+    """Hill-order formula with the charge, e.g. ``C2H6O``, ``Cl-``, ``H2`` (empty for nothing)."""
+    elements = {k: v for k, v in counts.items() if k != CHARGE and v}
+    order = (["C", "H"] if "C" in elements else []) + sorted(k for k in elements if k not in ("C", "H") or "C" not in elements)
+    text = "".join(f"{k}{elements[k] if elements[k] != 1 else ''}" for k in order)
+    q = counts.get(CHARGE, 0)
+    return text + ("" if q == 0 else "+" if q == 1 else "-" if q == -1 else f"{q:+d}")
+
+
+def identity(mol: Chem.Mol) -> str:
+    """Canonical SMILES with stereo, without atom maps, hydrogens as counts: what 'the same
+    molecule' means for spectators and null reactions."""
+    copy = Chem.Mol(mol)
+    for atom in copy.GetAtoms():
+        atom.SetAtomMapNum(0)
+    with rdBase.BlockLogs():
+        try:
+            copy = Chem.RemoveHs(copy, sanitize=False)
+        except Exception:  # noqa: BLE001 - keep the H atoms of a molecule RDKit cannot simplify
+            pass
+        return Chem.MolToSmiles(copy)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The balanced reading of a reaction (see the module docstring).
+
+    Indices refer to ``reaction.reactant_mols`` / ``reaction.product_mols``."""
+
+    reactants: tuple[int, ...]  # reactants that take part (spectators left out)
+    main: tuple[int, ...]  # the main product (empty for a null reaction)
+    written_byproducts: tuple[int, ...]
+    spectators: tuple[str, ...]  # identities of the molecules set aside
+    inferred: tuple[str, ...]  # canonical SMILES of the by-products that close the balance
+    spare: Counter = field(default_factory=Counter)  # reactant atoms (and charge) in no product
+    missing: Counter = field(default_factory=Counter)  # product atoms the reactant side lacks
+    charge_change: int = 0  # products + inferred by-products - reactants (reagents counted)
+    explicit_h: bool = False
+
+    @property
+    def null(self) -> bool:
+        return not self.main
+
+    @property
+    def closed(self) -> bool:
+        return not self.spare and not self.missing
+
+    def unbalanced_text(self) -> str:
+        """'' when balanced, else what is left, e.g. 'reactants keep C2H4O; products need H2'."""
+        parts = []
+        if self.spare:
+            parts.append(f"reactants keep {formula_text(self.spare)}")
+        if self.missing:
+            parts.append(f"products need {formula_text(self.missing)}")
+        return "; ".join(parts)
+
+
+def balance_reaction(reaction: Reaction, include_reagents: bool = True) -> Balance:
+    """Balance ``reaction``: spectators, main product, written and inferred by-products, leftovers.
+
+    ``include_reagents``: reagent atoms may supply product atoms (``missing`` counts against
+    reactants plus reagents); inferred by-products always come from the reactants alone, since a
+    solvent or catalyst is not consumed."""
+    reactant_ids = [identity(m) for m in reaction.reactant_mols]
+    product_ids = [identity(m) for m in reaction.product_mols]
+    pool = Counter(reactant_ids)
+    spectators, products = [], []
+    for i, ident in enumerate(product_ids):
+        if pool[ident] > 0:
+            pool[ident] -= 1
+            spectators.append(ident)
+        else:
+            products.append(i)
+    gone = Counter(spectators)
+    reactants = []
+    for i, ident in enumerate(reactant_ids):
+        if gone[ident] > 0:
+            gone[ident] -= 1
+        else:
+            reactants.append(i)
+    explicit_h = any(a.GetAtomicNum() == 1 for m in reaction.reactant_mols + reaction.product_mols for a in m.GetAtoms())
+    if not products:
+        return Balance(tuple(reactants), (), (), tuple(spectators), (), explicit_h=explicit_h)
+    size = [reaction.product_mols[i].GetNumHeavyAtoms() for i in products]
+    main = products[size.index(max(size))]
+    left = _total(formula(reaction.reactant_mols[i]) for i in reactants)
+    right = _total(formula(reaction.product_mols[i]) for i in products)
+    reagents = _total(formula(m) for m in reaction.reagent_mols) if include_reagents else Counter()
+    spare = _subtract(left, right)
+    missing = _subtract(right, _total([left, reagents]))
+    missing.pop(CHARGE, None)  # a charge difference is not an atom: charge_change reports it
+    inferred: tuple[str, ...] = ()
+    if not missing and spare:
+        inferred = _closure(_key(spare)) or ()
+        if inferred:
+            spare = Counter()
+    charge = right[CHARGE] + sum(_BYPRODUCT_FORMULAS[s][CHARGE] for s in inferred)
+    charge -= left[CHARGE] + reagents[CHARGE]
+    return Balance(
+        reactants=tuple(reactants),
+        main=(main,),
+        written_byproducts=tuple(i for i in products if i != main),
+        spectators=tuple(spectators),
+        inferred=inferred,
+        spare=+Counter({k: v for k, v in spare.items() if k != CHARGE}),
+        missing=+missing,
+        charge_change=int(charge),
+        explicit_h=explicit_h,
+    )
+
+
+def _total(formulas) -> Counter:
+    """Sum of formulas; Counter's ``+`` is not used because it drops a negative charge."""
+    out = Counter()
+    for f in formulas:
+        out.update(f)
+    return out
+
+
+def _no_charge(counts: Counter) -> Counter:
+    return Counter({k: v for k, v in counts.items() if k != CHARGE})
+
+
+def _subtract(a: Counter, b: Counter) -> Counter:
+    """Positive part of a - b per element; the charge difference a - b kept as it is."""
+    out = Counter({k: a[k] - b[k] for k in set(a) | set(b) if k != CHARGE and a[k] > b[k]})
+    if a[CHARGE] != b[CHARGE]:
+        out[CHARGE] = a[CHARGE] - b[CHARGE]
+    return out
+
+
+def _key(counts: Counter) -> tuple:
+    return tuple(sorted((k, v) for k, v in counts.items() if v))
+
+
+@lru_cache(maxsize=65536)
+def _closure(spare: tuple) -> tuple[str, ...] | None:
+    """The fewest ``BYPRODUCTS`` (at most ``MAX_INFERRED``) whose atoms and charge sum to ``spare``."""
+    target = Counter(dict(spare))
+    elements = {k for k in target if k != CHARGE}
+    usable = [s for s, f in _BYPRODUCT_FORMULAS.items() if set(f) - {CHARGE} <= elements]
+    for size in range(1, MAX_INFERRED + 1):
+        found = _search(target, usable, size, 0)
+        if found is not None:
+            return tuple(found)
+    return None
+
+
+def _search(target: Counter, usable: list[str], size: int, start: int) -> list[str] | None:
+    if size == 0:
+        return [] if not +_no_charge(target) and target.get(CHARGE, 0) == 0 else None
+    for j in range(start, len(usable)):
+        f = _BYPRODUCT_FORMULAS[usable[j]]
+        if all(target[k] >= v for k, v in f.items() if k != CHARGE):
+            rest = target.copy()
+            for k, v in f.items():
+                rest[k] -= v
+            found = _search(rest, usable, size - 1, j)
+            if found is not None:
+                return [usable[j], *found]
+    return None
