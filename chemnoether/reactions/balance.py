@@ -51,15 +51,44 @@ BYPRODUCTS: dict[str, str] = {
 CHARGE = "charge"  # key of the net charge in a formula Counter
 
 
+@dataclass(frozen=True)
+class MolFacts:
+    """What the balance and the oracle need of one molecule, read in one pass over its atoms."""
+
+    formula: Counter  # element -> count, hydrogen included, net charge under CHARGE
+    heavy: int  # heavy atoms
+    h_atoms: bool  # some hydrogen is written as an atom
+    organic: bool  # a carbon bonded to a hydrogen or to another carbon
+    radicals: int | None  # unpaired electrons (None: the molecule does not sanitise)
+
+
+def mol_facts(mol: Chem.Mol, sanitized: Chem.Mol | None = None) -> MolFacts:
+    """``MolFacts`` of ``mol`` (unsanitised, property cache updated); radicals come from its
+    ``sanitized`` copy, since RDKit assigns them when sanitising."""
+    source = mol if sanitized is None else sanitized
+    counts, heavy, h_atoms, organic, radicals = Counter(), 0, False, False, 0
+    for i in range(source.GetNumAtoms()):  # GetAtomWithIdx: RDKit's atom sequence wrapper is slow
+        atom = source.GetAtomWithIdx(i)
+        z = atom.GetAtomicNum()
+        counts[atom.GetSymbol()] += 1
+        hs = atom.GetTotalNumHs()
+        counts["H"] += hs
+        counts[CHARGE] += atom.GetFormalCharge()
+        radicals += atom.GetNumRadicalElectrons()
+        if z == 1:
+            h_atoms = True
+        else:
+            heavy += 1
+        if z == 6 and not organic:
+            organic = hs > 0 or any(n.GetAtomicNum() in (1, 6) for n in atom.GetNeighbors())
+    formula_ = Counter({k: v for k, v in counts.items() if v})  # not +counts: it would drop a negative charge
+    return MolFacts(formula_, heavy, h_atoms, organic, None if sanitized is None else radicals)
+
+
 def formula(mol: Chem.Mol) -> Counter:
     """Element -> count, hydrogen included (atoms written ``[H]`` and implicit or bracket H
     counts), plus the net formal charge under ``CHARGE``."""
-    counts = Counter()
-    for atom in mol.GetAtoms():
-        counts[atom.GetSymbol()] += 1
-        counts["H"] += atom.GetTotalNumHs()
-        counts[CHARGE] += atom.GetFormalCharge()
-    return Counter({k: v for k, v in counts.items() if v})  # not +counts: it would drop a negative charge
+    return mol_facts(mol).formula
 
 
 def _formula_of_smiles(smiles: str) -> Counter:
@@ -96,7 +125,8 @@ def identity(mol: Chem.Mol) -> str:
 class Balance:
     """The balanced reading of a reaction (see the module docstring).
 
-    Indices refer to ``reaction.reactant_mols`` / ``reaction.product_mols``."""
+    Indices refer to ``reaction.reactant_mols`` / ``reaction.product_mols``; ``facts`` holds the
+    ``MolFacts`` of every reactant and product, keyed ``("reactants", i)`` / ``("products", i)``."""
 
     reactants: tuple[int, ...]  # reactants that take part (spectators left out)
     main: tuple[int, ...]  # the main product (empty for a null reaction)
@@ -107,6 +137,13 @@ class Balance:
     missing: Counter = field(default_factory=Counter)  # product atoms the reactant side lacks
     charge_change: int = 0  # products + inferred by-products - reactants (reagents counted)
     explicit_h: bool = False
+    facts: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def side_facts(self, side: str) -> list[MolFacts]:
+        """Facts of the molecules taking part: the reactants left, or the products (main first)."""
+        if side == "reactants":
+            return [self.facts[side, i] for i in self.reactants]
+        return [self.facts[side, i] for i in self.main + self.written_byproducts]
 
     @property
     def null(self) -> bool:
@@ -132,8 +169,16 @@ def balance_reaction(reaction: Reaction, include_reagents: bool = True) -> Balan
     ``include_reagents``: reagent atoms may supply product atoms (``missing`` counts against
     reactants plus reagents); inferred by-products always come from the reactants alone, since a
     solvent or catalyst is not consumed."""
-    reactant_ids = [identity(m) for m in reaction.reactant_mols]
-    product_ids = [identity(m) for m in reaction.product_mols]
+    facts = {(side, i): mol_facts(m, copy) for side in ("reactants", "products")
+             for i, (m, (copy, _)) in enumerate(zip(reaction.mols(side), reaction.sanitized(side), strict=True))}  # fmt: skip
+    # canonical SMILES only for molecules that may be spectators (same formula on both sides): costly
+    shared = {_key(facts[k].formula) for k in facts if k[0] == "reactants"} & {_key(facts[k].formula) for k in facts if k[0] == "products"}
+    ident = {k: identity(m) if _key(facts[k].formula) in shared else f"{k[0]} {k[1]}"
+             for k, m in ((("reactants", i), m) for i, m in enumerate(reaction.reactant_mols))}  # fmt: skip
+    ident.update({k: identity(m) if _key(facts[k].formula) in shared else f"{k[0]} {k[1]}"
+                  for k, m in ((("products", i), m) for i, m in enumerate(reaction.product_mols))})  # fmt: skip
+    reactant_ids = [ident["reactants", i] for i in range(len(reaction.reactant_mols))]
+    product_ids = [ident["products", i] for i in range(len(reaction.product_mols))]
     pool = Counter(reactant_ids)
     spectators, products = [], []
     for i, ident in enumerate(product_ids):
@@ -149,16 +194,16 @@ def balance_reaction(reaction: Reaction, include_reagents: bool = True) -> Balan
             gone[ident] -= 1
         else:
             reactants.append(i)
-    explicit_h = any(a.GetAtomicNum() == 1 for m in reaction.reactant_mols + reaction.product_mols for a in m.GetAtoms())
+    explicit_h = any(f.h_atoms for f in facts.values())
     if not products:
-        return Balance(tuple(reactants), (), (), tuple(spectators), (), explicit_h=explicit_h)
-    size = [reaction.product_mols[i].GetNumHeavyAtoms() for i in products]
+        return Balance(tuple(reactants), (), (), tuple(spectators), (), explicit_h=explicit_h, facts=facts)
+    size = [facts["products", i].heavy for i in products]
     main = products[size.index(max(size))]
-    left = _total(formula(reaction.reactant_mols[i]) for i in reactants)
-    right = _total(formula(reaction.product_mols[i]) for i in products)
-    reagents = _total(formula(m) for m in reaction.reagent_mols) if include_reagents else Counter()
+    left = total_formula(facts["reactants", i].formula for i in reactants)
+    right = total_formula(facts["products", i].formula for i in products)
+    reagents = total_formula(formula(m) for m in reaction.reagent_mols) if include_reagents else Counter()
     spare = _subtract(left, right)
-    missing = _subtract(right, _total([left, reagents]))
+    missing = _subtract(right, total_formula([left, reagents]))
     missing.pop(CHARGE, None)  # a charge difference is not an atom: charge_change reports it
     inferred: tuple[str, ...] = ()
     if not missing and spare:
@@ -177,10 +222,11 @@ def balance_reaction(reaction: Reaction, include_reagents: bool = True) -> Balan
         missing=+missing,
         charge_change=int(charge),
         explicit_h=explicit_h,
+        facts=facts,
     )
 
 
-def _total(formulas) -> Counter:
+def total_formula(formulas) -> Counter:
     """Sum of formulas; Counter's ``+`` is not used because it drops a negative charge."""
     out = Counter()
     for f in formulas:

@@ -38,7 +38,16 @@ from dataclasses import dataclass
 import pandas as pd
 from rdkit import Chem
 
-from chemnoether.reactions.balance import BYPRODUCTS, Balance, balance_reaction, identity
+from chemnoether.reactions.balance import (
+    BYPRODUCTS,
+    CHARGE,
+    Balance,
+    total_formula,
+    balance_reaction,
+    formula,
+    identity,
+    mol_facts,
+)
 from chemnoether.reactions.parse import (
     Reaction,
     ReactionParseError,
@@ -96,13 +105,15 @@ def element_counts(mols: Iterable[Chem.Mol], hydrogen: bool = False) -> Counter:
     ``[H]`` and the implicit or bracket counts of the other atoms), else none."""
     counts = Counter()
     for mol in mols:
-        for atom in mol.GetAtoms():
-            if atom.GetAtomicNum() != 1:
-                counts[atom.GetSymbol()] += 1
-            elif hydrogen:
-                counts["H"] += 1
-            if hydrogen:
-                counts["H"] += atom.GetTotalNumHs()
+        counts.update(mol_facts(mol).formula)
+    counts.pop(CHARGE, None)
+    if not hydrogen:
+        counts.pop("H", None)
+    return +counts
+
+
+def _heavy_or_all(counts: Counter, hydrogen: bool) -> Counter:
+    counts = Counter({k: v for k, v in counts.items() if k != CHARGE and (hydrogen or k != "H")})
     return +counts
 
 
@@ -115,12 +126,15 @@ def _left(reaction: Reaction, include_reagents: bool) -> tuple[Chem.Mol, ...]:
     return reaction.reactant_mols + (reaction.reagent_mols if include_reagents else ())
 
 
-def element_subset(reaction: Reaction, include_reagents: bool = True) -> CheckResult:
+def element_subset(reaction: Reaction, include_reagents: bool = True, balance: Balance | None = None) -> CheckResult:
     """Hard: no product element occurs more often than on the reactant side."""
     left = _left(reaction, include_reagents)
-    hydrogen = tracks_hydrogen(reaction)
-    have = element_counts(left, hydrogen)
-    need = element_counts(reaction.product_mols, hydrogen)
+    if balance is None:
+        have, need = element_counts(left, tracks_hydrogen(reaction)), element_counts(reaction.product_mols, tracks_hydrogen(reaction))
+    else:  # the formulas the balance has read already
+        sides = [[f for (side, _), f in balance.facts.items() if side == name] for name in ("reactants", "products")]
+        have = _heavy_or_all(total_formula([f.formula for f in sides[0]] + ([formula(m) for m in reaction.reagent_mols] if include_reagents else [])), balance.explicit_h)
+        need = _heavy_or_all(total_formula([f.formula for f in sides[1]]), balance.explicit_h)
     side = "reactants + reagents" if include_reagents and reaction.reagent_mols else "reactants"
     reasons = tuple(
         Reason(
@@ -179,12 +193,10 @@ def radical_change(reaction: Reaction, balance: Balance | None = None) -> int | 
     """Unpaired electrons of the products minus those of the reactants taking part (spectators
     left out); None when a molecule does not sanitise (RDKit assigns radicals when sanitising)."""
     balance = balance or balance_reaction(reaction)
-    products = [m for i, (m, _) in enumerate(reaction.sanitized("products")) if i in balance.main + balance.written_byproducts]
-    reactants = [m for i, (m, _) in enumerate(reaction.sanitized("reactants")) if i in balance.reactants]
-    if any(m is None for m in products + reactants):
+    products, reactants = balance.side_facts("products"), balance.side_facts("reactants")
+    if any(f.radicals is None for f in products + reactants):
         return None
-    count = lambda mols: sum(a.GetNumRadicalElectrons() for m in mols for a in m.GetAtoms())  # noqa: E731
-    return count(products) - count(reactants)
+    return sum(f.radicals for f in products) - sum(f.radicals for f in reactants)
 
 
 def electrons(reaction: Reaction, balance: Balance | None = None) -> CheckResult:
@@ -218,23 +230,14 @@ def main_product(reaction: Reaction, balance: Balance | None = None) -> CheckRes
     balance = balance or balance_reaction(reaction)
     if balance.null:
         return CheckResult("main_product", skipped=True)
-    products = [reaction.product_mols[i] for i in balance.main + balance.written_byproducts]
-    reactants = [reaction.reactant_mols[i] for i in balance.reactants]
-    if any(map(_organic, products)) or not any(map(_organic, reactants)):
+    if any(f.organic for f in balance.side_facts("products")) or not any(f.organic for f in balance.side_facts("reactants")):
         return CheckResult("main_product")
+    products = [reaction.product_mols[i] for i in balance.main + balance.written_byproducts]
     names = ", ".join(BYPRODUCTS.get(identity(m), smiles_of(m)) for m in products)
     reason = Reason("main_product", "no_main_product",
                     f"the products ({names}) are by-products only, while the reactants are organic: "
                     "write the main product")  # fmt: skip
     return CheckResult("main_product", (reason,))
-
-
-def _organic(mol: Chem.Mol) -> bool:
-    """A carbon bonded to a hydrogen or to another carbon (so CO2, carbonate, cyanide are not)."""
-    for atom in mol.GetAtoms():
-        if atom.GetAtomicNum() == 6 and (atom.GetTotalNumHs() or any(n.GetAtomicNum() in (1, 6) for n in atom.GetNeighbors())):
-            return True
-    return False
 
 
 def sanitization(reaction: Reaction) -> CheckResult:
@@ -261,7 +264,7 @@ def oracle_checks(reaction: Reaction | str, include_reagents: bool = True) -> Or
         reaction = parse_reaction(reaction)
     balance = balance_reaction(reaction, include_reagents)
     checks = (
-        element_subset(reaction, include_reagents),
+        element_subset(reaction, include_reagents, balance),
         mapped_elements(reaction),
         formal_charge(reaction, include_reagents, balance),
         electrons(reaction, balance),
