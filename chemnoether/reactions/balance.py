@@ -59,6 +59,7 @@ class MolFacts:
     heavy: int  # heavy atoms
     h_atoms: bool  # some hydrogen is written as an atom
     organic: bool  # a carbon bonded to a hydrogen or to another carbon
+    skeleton: bool  # a carbon-carbon bond
     radicals: int | None  # unpaired electrons (None: the molecule does not sanitise)
 
 
@@ -66,7 +67,7 @@ def mol_facts(mol: Chem.Mol, sanitized: Chem.Mol | None = None) -> MolFacts:
     """``MolFacts`` of ``mol`` (unsanitised, property cache updated); radicals come from its
     ``sanitized`` copy, since RDKit assigns them when sanitising."""
     source = mol if sanitized is None else sanitized
-    counts, heavy, h_atoms, organic, radicals = Counter(), 0, False, False, 0
+    counts, heavy, h_atoms, organic, skeleton, radicals = Counter(), 0, False, False, False, 0
     for i in range(source.GetNumAtoms()):  # GetAtomWithIdx: RDKit's atom sequence wrapper is slow
         atom = source.GetAtomWithIdx(i)
         z = atom.GetAtomicNum()
@@ -79,10 +80,12 @@ def mol_facts(mol: Chem.Mol, sanitized: Chem.Mol | None = None) -> MolFacts:
             h_atoms = True
         else:
             heavy += 1
-        if z == 6 and not organic:
-            organic = hs > 0 or any(n.GetAtomicNum() in (1, 6) for n in atom.GetNeighbors())
+        if z == 6 and not skeleton:
+            neighbours = [n.GetAtomicNum() for n in atom.GetNeighbors()]
+            skeleton = 6 in neighbours
+            organic = organic or skeleton or hs > 0 or 1 in neighbours
     formula_ = Counter({k: v for k, v in counts.items() if v})  # not +counts: it would drop a negative charge
-    return MolFacts(formula_, heavy, h_atoms, organic, None if sanitized is None else radicals)
+    return MolFacts(formula_, heavy, h_atoms, organic, skeleton, None if sanitized is None else radicals)
 
 
 def formula(mol: Chem.Mol) -> Counter:

@@ -21,8 +21,9 @@ balance inferred (water, HX, alcohols, CO2, N2, salts...). Checks (each a ``Chec
   sanitisation (valence, kekulisation, aromaticity).
 * ``no_change`` (hard): nothing happens (every product is also written as a reactant): a reaction
   must change at least one bond.
-* ``main_product`` (hard): the products are only small inorganic by-products (water, HCl, CO2...)
-  while the reactants hold organic molecules: the main product was left out.
+* ``main_product`` (hard): the products are only inorganic by-products (water, HCl, CO2...; no
+  carbon bonded to carbon or hydrogen) while a reactant has a carbon skeleton (a C-C bond): the
+  main product was left out. (The combustion of ethane is refused too; that of methane is not.)
 
 ``OracleVerdict.ok`` is true when every hard check passes; ``score`` is 0 when one fails, else the
 product of the soft penalties (1 for a reaction that passes everything); ``balance`` is the
@@ -226,11 +227,11 @@ def no_change(reaction: Reaction, balance: Balance | None = None) -> CheckResult
 
 
 def main_product(reaction: Reaction, balance: Balance | None = None) -> CheckResult:
-    """Hard: when the reactants taking part hold an organic molecule, so do the products."""
+    """Hard: when a reactant taking part has a C-C bond, some product is organic."""
     balance = balance or balance_reaction(reaction)
     if balance.null:
         return CheckResult("main_product", skipped=True)
-    if any(f.organic for f in balance.side_facts("products")) or not any(f.organic for f in balance.side_facts("reactants")):
+    if any(f.organic for f in balance.side_facts("products")) or not any(f.skeleton for f in balance.side_facts("reactants")):
         return CheckResult("main_product")
     products = [reaction.product_mols[i] for i in balance.main + balance.written_byproducts]
     names = ", ".join(BYPRODUCTS.get(identity(m), smiles_of(m)) for m in products)
