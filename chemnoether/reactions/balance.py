@@ -259,6 +259,8 @@ def _closure(spare: tuple) -> tuple[str, ...] | None:
     target = Counter(dict(spare))
     elements = {k for k in target if k != CHARGE}
     usable = [s for s, f in _BYPRODUCT_FORMULAS.items() if set(f) - {CHARGE} <= elements]
+    if not usable or any(not any(k in _BYPRODUCT_FORMULAS[s] for s in usable) for k in elements):
+        return None  # an element no by-product carries: nothing closes it
     for size in range(1, MAX_INFERRED + 1):
         found = _search(target, usable, size, 0)
         if found is not None:
@@ -266,9 +268,17 @@ def _closure(spare: tuple) -> tuple[str, ...] | None:
     return None
 
 
+def _atoms(counts: Counter) -> int:
+    return sum(v for k, v in counts.items() if k != CHARGE)
+
+
 def _search(target: Counter, usable: list[str], size: int, start: int) -> list[str] | None:
+    left = _atoms(target)
     if size == 0:
-        return [] if not +_no_charge(target) and target.get(CHARGE, 0) == 0 else None
+        return [] if left == 0 and target.get(CHARGE, 0) == 0 else None
+    largest = max((_atoms(_BYPRODUCT_FORMULAS[s]) for s in usable[start:]), default=0)
+    if left > size * largest:
+        return None  # too many atoms left for ``size`` more molecules
     for j in range(start, len(usable)):
         f = _BYPRODUCT_FORMULAS[usable[j]]
         if all(target[k] >= v for k, v in f.items() if k != CHARGE):
