@@ -122,11 +122,12 @@ def _score_chunk(items: list, scorer: ReactionScorer) -> list[dict]:
             continue
         try:
             verdict = oracle_checks(reaction)
+            balance = balance_columns(reaction, verdict.balance)
         except Exception as err:  # noqa: BLE001 - likewise: never the whole batch
             rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {shown(item)}: oracle failed: {err}"))
             continue
         row = _row(item, ok=True, oracle_ok=verdict.ok, oracle_score=verdict.score, oracle_reasons=";".join(verdict.codes),
-                   **balance_columns(reaction, verdict.balance))  # fmt: skip
+                   **balance)  # fmt: skip
         rows.append(row)
         if verdict.balance.null:
             row["score"] = 0.0  # nothing to rate: the oracle says why (no_bond_change)

@@ -104,7 +104,8 @@ _BYPRODUCT_FORMULAS = {s: _formula_of_smiles(s) for s in BYPRODUCTS}
 def formula_text(counts: Counter) -> str:
     """Hill-order formula with the charge, e.g. ``C2H6O``, ``Cl-``, ``H2`` (empty for nothing)."""
     elements = {k: v for k, v in counts.items() if k != CHARGE and v}
-    order = (["C", "H"] if "C" in elements else []) + sorted(k for k in elements if k not in ("C", "H") or "C" not in elements)
+    first = [k for k in ("C", "H") if k in elements] if "C" in elements else []
+    order = first + sorted(k for k in elements if k not in first)
     text = "".join(f"{k}{elements[k] if elements[k] != 1 else ''}" for k in order)
     q = counts.get(CHARGE, 0)
     return text + ("" if q == 0 else "+" if q == 1 else "-" if q == -1 else f"{q:+d}")

@@ -39,6 +39,7 @@ def test_formula_text_hill_order_and_charge():
     from collections import Counter
 
     assert formula_text(Counter({"C": 2, "H": 6, "O": 1})) == "C2H6O"
+    assert formula_text(Counter({"O": 2, "C": 1})) == "CO2"  # carbon without hydrogen
     assert formula_text(Counter({"Cl": 1, "charge": -1})) == "Cl-"
     assert formula_text(Counter({"N": 1, "H": 4, "charge": 1})) == "H4N+"
 
