@@ -128,7 +128,7 @@ def _partner(name: str) -> Chem.Mol:
 # Each template: (substrate, rng) -> list of (graph, kind) with the arrows applied.
 def _proton_to_base(sub: Chem.Mol, rng) -> list:
     out = []
-    for (site,) in _matches(sub, "base", rng, 2):
+    for (site,) in _matches(sub, "base", rng, 1):  # one: most substrates have a basic site
         g = _Graph([sub, _partner("hydronium")])
         if g.move_h(g.offsets[1], site):
             out.append((g, "protonation"))

@@ -18,7 +18,7 @@ def steps():
 
 def test_steps_conserve_atoms_charge_and_electrons(steps):
     kinds = {st.kind for st in steps}
-    assert kinds <= set(KINDS) and len(kinds) >= 10  # every template and its follow-ups fire here
+    assert kinds <= set(KINDS) and len(kinds) >= 10  # most templates and follow-ups fire here
     for st in steps:
         assert "[H]" in st.reaction  # written as mechanisms are: hydrogens as atoms
         verdict = oracle_checks(st.reaction)
