@@ -8,7 +8,8 @@ and val only. Every number below is on the **test** part, which no training or t
 
 Rows (each a score of a map-free reaction, higher = more plausible):
 
-* ``oracle``: ``oracle_checks(...).score`` alone (0 when a hard check fails, 0.5^|charge change|).
+* ``oracle``: ``oracle_checks(...).score`` alone (0 when a hard check fails, else 0.5 per soft warning:
+  net charge change or unpaired electrons changed, across the balanced reaction).
 * ``fp_lr``: logistic regression (scikit-learn) on a Morgan fingerprint of the reaction: the
   difference d of the radius-2 count fingerprints (2048 bits) of products and reactants, as
   sign(d) log1p|d| and as log1p|d| (how much changed, whatever the direction: the fingerprint

@@ -1,8 +1,11 @@
 """Reaction plausibility: parsing reaction SMILES, the conservation-law oracle, decoy families.
 
 See DESIGN.md section 7. ``parse_reaction`` turns a reaction SMILES into a ``Reaction`` (parse
-errors raise ``ReactionParseError``); ``oracle_checks`` gives the verdict of the conserved
-quantities (chemistry violations are verdicts, not errors); ``generate_D0`` ... ``generate_D4``
+errors raise ``ReactionParseError``); ``balance_reaction`` reads it as a balanced equation
+(spectators, main product, written and inferred by-products, what stays unbalanced);
+``oracle_checks`` gives the verdict of the conserved quantities across that balanced reaction
+(chemistry violations, null reactions included, are verdicts, not errors);
+``elementary_steps`` and ``step_decoys`` make mechanistic steps and broken ones; ``generate_D0`` ... ``generate_D4``
 (or ``generate_decoys``) build wrong products of five named families for the same reactants,
 D3 and D4 drawing on a ``ReactionPool`` of training reactions. ``score_reactions`` scores
 reaction SMILES with the oracle and the learned conservation score (``ReactionScorer``, a shipped
@@ -11,6 +14,7 @@ checkpoint by default); those names load torch and DGL on first use, not on impo
 
 import importlib
 
+from chemnoether.reactions.balance import BYPRODUCTS, Balance, balance_reaction
 from chemnoether.reactions.decoys import (
     FAMILIES,
     GENERATORS,
@@ -42,9 +46,11 @@ from chemnoether.reactions.parse import (
     Reaction,
     ReactionElementError,
     ReactionParseError,
+    ReactionSizeError,
     canonical_key,
     parse_reaction,
 )
+from chemnoether.reactions.steps import STEP_FAMILIES, Step, elementary_steps, step_decoys
 from chemnoether.reactions.templates import (
     ReactionPool,
     Template,
@@ -71,7 +77,14 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "BYPRODUCTS",
     "CHARGE_PENALTY",
+    "STEP_FAMILIES",
+    "Balance",
+    "Step",
+    "balance_reaction",
+    "elementary_steps",
+    "step_decoys",
     "CHECKS",
     "FAMILIES",
     "GENERATORS",
@@ -84,6 +97,7 @@ __all__ = [
     "ReactionParseError",
     "ReactionPool",
     "ReactionScorer",
+    "ReactionSizeError",
     "Reason",
     "Template",
     "TemplateLibrary",

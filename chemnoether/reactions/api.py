@@ -8,8 +8,15 @@ Per input row (columns ``COLUMNS``, rows in input order):
 * ``learned_score``: the learned score alone, Platt-calibrated (NaN when a molecule does not
   sanitise: the learned model cannot read it, and the oracle already scores it 0).
 * ``oracle_ok``, ``oracle_score``, ``oracle_reasons`` (';'-joined reason codes): ``oracle_checks``
-  on the reaction as given (atom maps, if any, are used by the oracle only; the learned score
-  sees the map-free reaction, reactants and products; reagents are left out of g).
+  on the balanced reaction (atom maps, if any, are used by the oracle only).
+* ``byproducts``: the by-products of the balanced reaction, '.'-joined: those written beside the
+  main product and those inferred to close the atom balance; ``spectators``: molecules written on
+  both sides, set aside; ``unbalanced``: what no by-product closes ('' when balanced), e.g.
+  ``reactants keep C7H7O3S; products need H2``.
+
+The learned score sees the map-free reactants taking part (spectators and reagents left out) and
+the main product (``balance.balance_reaction``): writing the by-products, or a partner on both
+sides, does not change it. A null reaction (nothing changes) has no learned score and scores 0.
 * ``ok``: the row was scored; otherwise ``error_type`` and ``error`` say why: a parse error (not a
   string, no ``>>``, an empty side, unreadable SMILES, dummy atoms, atom maps pointing nowhere or
   used twice) or an element outside the featurizer's vocabulary (the oracle columns are still
@@ -32,10 +39,11 @@ from tqdm.auto import tqdm
 from chemnoether.errors import ChemNoetherError, ConfigError
 from chemnoether.reactions.embedding import MoleculeTable, canonical_smiles
 from chemnoether.reactions.oracle import oracle_checks
-from chemnoether.reactions.parse import ReactionParseError, parse_reaction
+from chemnoether.reactions.parse import ReactionParseError, parse_reaction, shown, smiles_of
 from chemnoether.reactions.scorer import ReactionScorer, load_scorer
 
-COLUMNS = ("input", "ok", "score", "learned_score", "oracle_ok", "oracle_score", "oracle_reasons", "error_type", "error")
+COLUMNS = ("input", "ok", "score", "learned_score", "oracle_ok", "oracle_score", "oracle_reasons", "byproducts",
+           "spectators", "unbalanced", "error_type", "error")  # fmt: skip
 DEFAULT_MODEL = "reaction_scorer.pt"
 
 
@@ -110,20 +118,25 @@ def _score_chunk(items: list, scorer: ReactionScorer) -> list[dict]:
             rows.append(_row(item, error_type=type(err).__name__, error=str(err)))
             continue
         except Exception as err:  # noqa: BLE001 - a row the parser did not foresee fails alone
-            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {item!r}: unexpected error: {err}"))
+            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {shown(item)}: unexpected error: {err}"))
             continue
         try:
             verdict = oracle_checks(reaction)
+            balance = balance_columns(reaction, verdict.balance)
         except Exception as err:  # noqa: BLE001 - likewise: never the whole batch
-            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {item!r}: oracle failed: {err}"))
+            rows.append(_row(item, error_type=type(err).__name__, error=f"reaction {shown(item)}: oracle failed: {err}"))
             continue
-        row = _row(item, ok=True, oracle_ok=verdict.ok, oracle_score=verdict.score, oracle_reasons=";".join(verdict.codes))
+        row = _row(item, ok=True, oracle_ok=verdict.ok, oracle_score=verdict.score, oracle_reasons=";".join(verdict.codes),
+                   **balance)  # fmt: skip
         rows.append(row)
+        if verdict.balance.null:
+            row["score"] = 0.0  # nothing to rate: the oracle says why (no_bond_change)
+            continue
         try:
-            todo.append((len(rows) - 1, *_canonical_sides(reaction)))
+            todo.append((len(rows) - 1, *_canonical_sides(reaction, verdict.balance)))
         except ChemNoetherError as err:
             if verdict.ok:  # sanitises for the oracle but not through a SMILES round trip: rare
-                row.update(ok=False, error_type=type(err).__name__, error=f"reaction {item!r}: {err}")
+                row.update(ok=False, error_type=type(err).__name__, error=f"reaction {shown(item)}: {err}")
             else:
                 row["score"] = 0.0  # does not sanitise: the oracle's sanitisation check already says no
     table = MoleculeTable()
@@ -137,7 +150,7 @@ def _score_chunk(items: list, scorer: ReactionScorer) -> list[dict]:
         kind, message = table.errors[problem[0]]
         message = message.split("; pass unknown_elements")[0]  # that option is the featurizer's, not ours
         rows[i].update(ok=False, score=math.nan, error_type=kind,
-                       error=f"reaction {rows[i]['input']!r}, {problem[1]}: {message}; the learned scorer cannot rate it")  # fmt: skip
+                       error=f"reaction {shown(rows[i]['input'])}, {problem[1]}: {message}; the learned scorer cannot rate it")  # fmt: skip
     if scored:
         with torch.no_grad():
             logits = scorer.reaction_logits(table, [t[1] for t in scored], [t[2] for t in scored]).double().numpy()
@@ -148,12 +161,21 @@ def _score_chunk(items: list, scorer: ReactionScorer) -> list[dict]:
     return rows
 
 
-def _canonical_sides(reaction) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(canonical SMILES, label such as 'reactant 2') of the reactant and of the product molecules."""
+def balance_columns(reaction, balance) -> dict:
+    """The ``byproducts``, ``spectators`` and ``unbalanced`` cells of a balanced reaction."""
+    written = [smiles_of(reaction.product_mols[i]) for i in balance.written_byproducts]
+    return {"byproducts": ".".join(written + list(balance.inferred)), "spectators": ".".join(balance.spectators),
+            "unbalanced": balance.unbalanced_text()}  # fmt: skip
+
+
+def _canonical_sides(reaction, balance) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(canonical SMILES, label such as 'reactant 2') of the reactants taking part and of the main product."""
     sides = []
-    for role, mols in (("reactant", reaction.reactant_mols), ("product", reaction.product_mols)):
+    for role, mols, keep in (("reactant", reaction.reactant_mols, balance.reactants), ("product", reaction.product_mols, balance.main)):
         side = []
         for i, mol in enumerate(mols):
+            if i not in keep:
+                continue
             try:
                 side.append((canonical_smiles(mol), f"{role} {i + 1}"))
             except ChemNoetherError as err:

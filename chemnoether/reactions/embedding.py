@@ -49,6 +49,7 @@ from chemnoether.featurize import (
 )
 from chemnoether.core.options import positive_int
 from chemnoether.nn import silu_mlp
+from chemnoether.reactions.balance import balance_reaction
 from chemnoether.reactions.parse import Reaction, smiles_of
 
 MAX_RING_SIZE = 8  # ring sizes above are one category
@@ -77,8 +78,12 @@ def canonical_smiles(mol: Chem.Mol) -> str:
 
 
 def reaction_sides(reaction: Reaction) -> tuple[list[str], list[str]]:
-    """Canonical SMILES of the reactant and of the product molecules (reagents left out)."""
-    return [canonical_smiles(m) for m in reaction.reactant_mols], [canonical_smiles(m) for m in reaction.product_mols]
+    """Canonical SMILES of what the learned score rates: the reactants taking part and the main
+    product of the balanced reaction (``balance_reaction``: spectators, by-products and reagents
+    left out). Both lists are empty for a null reaction."""
+    balance = balance_reaction(reaction)
+    return ([canonical_smiles(reaction.reactant_mols[i]) for i in balance.reactants],
+            [canonical_smiles(reaction.product_mols[i]) for i in balance.main])  # fmt: skip
 
 
 def _exclusive_cumsum(counts: np.ndarray) -> np.ndarray:

@@ -1,21 +1,33 @@
-"""The oracle: quantities chemistry conserves in every reaction, checked one by one.
+"""The oracle: quantities chemistry conserves in every reaction, compared across the *balanced* reaction.
 
-Checks (each a function returning a ``CheckResult``):
+The reaction is first balanced (``balance.balance_reaction``): spectators written on both sides
+set aside, the main product told from the by-products, and the by-products that close the atom
+balance inferred (water, HX, alcohols, CO2, N2, salts...). Checks (each a ``CheckResult``):
 
 * ``element_subset`` (hard): the product element multiset is a sub-multiset of the reactant (plus,
-  by default, reagent) elements. Heavy atoms only: USPTO omits by-products, so hydrogen is not
-  balanced; hydrogen (all isotopes) is counted only when *both* sides write every hydrogen as an
-  atom (no implicit or bracket H counts anywhere).
+  by default, reagent) elements. Heavy atoms always; hydrogen (all its atoms, written or implicit)
+  only when the writer tracks it, i.e. some hydrogen is written as an atom (``[H]``): records such
+  as USPTO omit reductants and by-products, mechanistic steps do not. A by-product written where
+  the reactants lack its atoms fails here.
 * ``mapped_elements`` (hard): every mapped product atom has the element of the reactant atom with
   the same map number. Skipped (not failed) on unmapped reactions.
-* ``formal_charge`` (soft): the total formal charge of the products differs from that of the
-  reactant side. About 3% of real USPTO reactions change it (omitted counter-ions, salt forms), so
-  it only lowers the score: by a factor ``CHARGE_PENALTY`` per unit of net charge change.
+* ``formal_charge``: the net charge of the balanced reaction (inferred ions included) changes.
+  Soft for records (about 3% of real USPTO reactions change it: omitted counter-ions), lowering
+  the score by ``CHARGE_PENALTY`` per unit; hard when hydrogens are tracked (a complete equation
+  that changes charge creates or destroys electrons).
+* ``electrons`` (soft): the number of unpaired electrons changes (a radical appears or vanishes
+  without its partner): ``RADICAL_PENALTY`` per electron.
 * ``sanitization`` (hard): every product and every reactant (and reagent) molecule passes RDKit
   sanitisation (valence, kekulisation, aromaticity).
+* ``no_change`` (hard): nothing happens (every product is also written as a reactant): a reaction
+  must change at least one bond.
+* ``main_product`` (hard): the products are only inorganic by-products (water, HCl, CO2...; no
+  carbon bonded to carbon or hydrogen) while a reactant has a carbon skeleton (a C-C bond): the
+  main product was left out. (The combustion of ethane is refused too; that of methane is not.)
 
-``OracleVerdict.ok`` is true when every hard check passes; ``score`` is 0 when one fails, else
-``CHARGE_PENALTY ** |charge change|`` (1 for a reaction that passes everything).
+``OracleVerdict.ok`` is true when every hard check passes; ``score`` is 0 when one fails, else the
+product of the soft penalties (1 for a reaction that passes everything); ``balance`` is the
+balanced reading the checks compared.
 """
 
 from __future__ import annotations
@@ -27,6 +39,16 @@ from dataclasses import dataclass
 import pandas as pd
 from rdkit import Chem
 
+from chemnoether.reactions.balance import (
+    BYPRODUCTS,
+    CHARGE,
+    Balance,
+    total_formula,
+    balance_reaction,
+    formula,
+    identity,
+    mol_facts,
+)
 from chemnoether.reactions.parse import (
     Reaction,
     ReactionParseError,
@@ -35,7 +57,8 @@ from chemnoether.reactions.parse import (
 )
 
 CHARGE_PENALTY = 0.5
-CHECKS = ("element_subset", "mapped_elements", "formal_charge", "sanitization")
+RADICAL_PENALTY = 0.5
+CHECKS = ("element_subset", "mapped_elements", "formal_charge", "electrons", "sanitization", "no_change", "main_product")
 _PT = Chem.GetPeriodicTable()
 
 
@@ -64,12 +87,14 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class OracleVerdict:
-    """``ok``: all hard checks pass; ``reasons``: every violation; ``score`` in [0, 1]."""
+    """``ok``: all hard checks pass; ``reasons``: every violation; ``score`` in [0, 1];
+    ``balance``: the balanced reading of the reaction that the checks compared."""
 
     ok: bool
     score: float
     reasons: tuple[Reason, ...]
     checks: tuple[CheckResult, ...]
+    balance: Balance | None = None
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -77,29 +102,40 @@ class OracleVerdict:
 
 
 def element_counts(mols: Iterable[Chem.Mol], hydrogen: bool = False) -> Counter:
-    """Element symbol -> number of atoms; hydrogen atoms are counted only if ``hydrogen``."""
+    """Element symbol -> number of atoms; with ``hydrogen``, every hydrogen too (atoms written
+    ``[H]`` and the implicit or bracket counts of the other atoms), else none."""
     counts = Counter()
     for mol in mols:
-        for atom in mol.GetAtoms():
-            if hydrogen or atom.GetAtomicNum() != 1:
-                counts[atom.GetSymbol()] += 1
-    return counts
+        counts.update(mol_facts(mol).formula)
+    counts.pop(CHARGE, None)
+    if not hydrogen:
+        counts.pop("H", None)
+    return +counts
 
 
-def _all_h_explicit(mols: Iterable[Chem.Mol]) -> bool:
-    return all(a.GetTotalNumHs() == 0 for m in mols for a in m.GetAtoms())
+def _heavy_or_all(counts: Counter, hydrogen: bool) -> Counter:
+    counts = Counter({k: v for k, v in counts.items() if k != CHARGE and (hydrogen or k != "H")})
+    return +counts
+
+
+def tracks_hydrogen(reaction: Reaction) -> bool:
+    """True when some hydrogen of the reactants or products is written as an atom (``[H]``)."""
+    return any(a.GetAtomicNum() == 1 for m in reaction.reactant_mols + reaction.product_mols for a in m.GetAtoms())
 
 
 def _left(reaction: Reaction, include_reagents: bool) -> tuple[Chem.Mol, ...]:
     return reaction.reactant_mols + (reaction.reagent_mols if include_reagents else ())
 
 
-def element_subset(reaction: Reaction, include_reagents: bool = True) -> CheckResult:
+def element_subset(reaction: Reaction, include_reagents: bool = True, balance: Balance | None = None) -> CheckResult:
     """Hard: no product element occurs more often than on the reactant side."""
     left = _left(reaction, include_reagents)
-    hydrogen = _all_h_explicit(left) and _all_h_explicit(reaction.product_mols)
-    have = element_counts(left, hydrogen)
-    need = element_counts(reaction.product_mols, hydrogen)
+    if balance is None:
+        have, need = element_counts(left, tracks_hydrogen(reaction)), element_counts(reaction.product_mols, tracks_hydrogen(reaction))
+    else:  # the formulas the balance has read already
+        sides = [[f for (side, _), f in balance.facts.items() if side == name] for name in ("reactants", "products")]
+        have = _heavy_or_all(total_formula([f.formula for f in sides[0]] + ([formula(m) for m in reaction.reagent_mols] if include_reagents else [])), balance.explicit_h)
+        need = _heavy_or_all(total_formula([f.formula for f in sides[1]]), balance.explicit_h)
     side = "reactants + reagents" if include_reagents and reaction.reagent_mols else "reactants"
     reasons = tuple(
         Reason(
@@ -136,18 +172,73 @@ def charge_change(reaction: Reaction, include_reagents: bool = True) -> int:
     return sum(a.GetFormalCharge() for a in reaction.products.GetAtoms()) - left
 
 
-def formal_charge(reaction: Reaction, include_reagents: bool = True) -> CheckResult:
-    """Soft: the net formal charge is the same on both sides (a warning when it is not)."""
-    delta = charge_change(reaction, include_reagents)
+def formal_charge(reaction: Reaction, include_reagents: bool = True, balance: Balance | None = None) -> CheckResult:
+    """The net formal charge of the balanced reaction is kept: a warning when it is not, an error
+    when the reaction tracks hydrogen (then it is a complete equation)."""
+    balance = balance or balance_reaction(reaction, include_reagents)
+    delta = balance.charge_change
     if delta == 0:
         return CheckResult("formal_charge")
+    hard = balance.explicit_h
     reason = Reason(
         "formal_charge",
         f"formal_charge_changed:{delta:+d}",
-        f"the total formal charge changes by {delta:+d} from reactants to products",
-        severity="warning",
+        f"the total formal charge changes by {delta:+d} from reactants to products"
+        + (" in a reaction that writes its hydrogens: electrons are created or destroyed" if hard else ""),
+        severity="error" if hard else "warning",
     )
     return CheckResult("formal_charge", (reason,))
+
+
+def radical_change(reaction: Reaction, balance: Balance | None = None) -> int | None:
+    """Unpaired electrons of the products minus those of the reactants taking part (spectators
+    left out); None when a molecule does not sanitise (RDKit assigns radicals when sanitising)."""
+    balance = balance or balance_reaction(reaction)
+    products, reactants = balance.side_facts("products"), balance.side_facts("reactants")
+    if any(f.radicals is None for f in products + reactants):
+        return None
+    return sum(f.radicals for f in products) - sum(f.radicals for f in reactants)
+
+
+def electrons(reaction: Reaction, balance: Balance | None = None) -> CheckResult:
+    """Soft: the number of unpaired electrons is kept (radicals appear and vanish in pairs with
+    their partners written). Skipped when a molecule does not sanitise."""
+    delta = radical_change(reaction, balance)
+    if delta is None:
+        return CheckResult("electrons", skipped=True)
+    if delta == 0:
+        return CheckResult("electrons")
+    reason = Reason("electrons", f"unpaired_electrons_changed:{delta:+d}",
+                    f"the number of unpaired electrons changes by {delta:+d} from reactants to products",
+                    severity="warning")  # fmt: skip
+    return CheckResult("electrons", (reason,))
+
+
+def no_change(reaction: Reaction, balance: Balance | None = None) -> CheckResult:
+    """Hard: some bond changes, i.e. not every product is also written as a reactant."""
+    balance = balance or balance_reaction(reaction)
+    if not balance.null:
+        return CheckResult("no_change")
+    same = ".".join(balance.spectators)
+    reason = Reason("no_change", "no_bond_change",
+                    f"nothing changes: every product ({same}) is also written as a reactant; "
+                    "a reaction must change at least one bond")  # fmt: skip
+    return CheckResult("no_change", (reason,))
+
+
+def main_product(reaction: Reaction, balance: Balance | None = None) -> CheckResult:
+    """Hard: when a reactant taking part has a C-C bond, some product is organic."""
+    balance = balance or balance_reaction(reaction)
+    if balance.null:
+        return CheckResult("main_product", skipped=True)
+    if any(f.organic for f in balance.side_facts("products")) or not any(f.skeleton for f in balance.side_facts("reactants")):
+        return CheckResult("main_product")
+    products = [reaction.product_mols[i] for i in balance.main + balance.written_byproducts]
+    names = ", ".join(BYPRODUCTS.get(identity(m), smiles_of(m)) for m in products)
+    reason = Reason("main_product", "no_main_product",
+                    f"the products ({names}) are by-products only, while the reactants are organic: "
+                    "write the main product")  # fmt: skip
+    return CheckResult("main_product", (reason,))
 
 
 def sanitization(reaction: Reaction) -> CheckResult:
@@ -172,16 +263,23 @@ def oracle_checks(reaction: Reaction | str, include_reagents: bool = True) -> Or
     ``include_reagents``: count reagent atoms and charges on the reactant side (the default)."""
     if isinstance(reaction, str):
         reaction = parse_reaction(reaction)
+    balance = balance_reaction(reaction, include_reagents)
     checks = (
-        element_subset(reaction, include_reagents),
+        element_subset(reaction, include_reagents, balance),
         mapped_elements(reaction),
-        formal_charge(reaction, include_reagents),
+        formal_charge(reaction, include_reagents, balance),
+        electrons(reaction, balance),
         sanitization(reaction),
+        no_change(reaction, balance),
+        main_product(reaction, balance),
     )
     reasons = tuple(r for c in checks for r in c.reasons)
     ok = not any(r.severity == "error" for r in reasons)
-    score = CHARGE_PENALTY ** abs(charge_change(reaction, include_reagents)) if ok else 0.0
-    return OracleVerdict(ok, float(score), reasons, checks)
+    score = 0.0
+    if ok:
+        radicals = radical_change(reaction, balance) or 0
+        score = CHARGE_PENALTY ** abs(balance.charge_change) * RADICAL_PENALTY ** abs(radicals)
+    return OracleVerdict(ok, float(score), reasons, checks, balance)
 
 
 def oracle_table(reactions: Iterable[Reaction | str], include_reagents: bool = True) -> pd.DataFrame:

@@ -4,7 +4,10 @@ Two kinds of trouble are kept apart on purpose (DESIGN.md section 7):
 
 * **parse errors** (``ReactionParseError``) make the row unusable: not a string, wrong number of
   ``>``, an empty reactant or product side, a SMILES RDKit cannot read, dummy atoms ``*``, a
-  product atom map that points to no reactant atom, a map number used twice on one side;
+  product atom map that points to no reactant atom, a map number used twice on one side, a
+  molecule above ``MAX_MOLECULE_ATOMS`` atoms (``ReactionSizeError``: RDKit's SMILES writer
+  recurses along chains and crashes the whole process, rc 139, on a 20,000-carbon chain, so such
+  a row is refused before any RDKit call but the reader);
 * **chemistry violations** (a pentavalent carbon, an element appearing from nowhere) are answers,
   not errors: the molecules are parsed *without* sanitisation so that ``oracle_checks`` can report
   them as a verdict on an otherwise well-formed row.
@@ -29,6 +32,10 @@ from rdkit import Chem, rdBase
 from chemnoether.errors import InvalidMoleculeError, UnsupportedElementError
 
 SIDES = ("reactants", "reagents", "products")
+# atoms per molecule (hydrogens written as atoms included). Far above any reaction of USPTO (at
+# most about 150) and far below where RDKit's recursive SMILES writer overflows the stack.
+MAX_MOLECULE_ATOMS = 1000
+_SHOWN = 120  # characters of a reaction quoted in a message
 
 
 class ReactionParseError(InvalidMoleculeError):
@@ -37,6 +44,17 @@ class ReactionParseError(InvalidMoleculeError):
 
 class ReactionElementError(ReactionParseError, UnsupportedElementError):
     """A reaction contains an atom that is no element (a dummy ``*``, atomic number 0)."""
+
+
+class ReactionSizeError(ReactionParseError):
+    """A molecule of the reaction has more than ``MAX_MOLECULE_ATOMS`` atoms."""
+
+
+def shown(text: str) -> str:
+    """``repr(text)``, cut in the middle when long, for error messages about huge inputs."""
+    if not isinstance(text, str) or len(text) <= _SHOWN:
+        return repr(text)
+    return repr(text[: _SHOWN // 2]) + f" ...({len(text) - _SHOWN} characters)... " + repr(text[-_SHOWN // 2 :])
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,16 +135,16 @@ def parse_reaction(text: str) -> Reaction:
         raise ReactionParseError("reaction SMILES is empty; pass 'reactants>>products'")
     body, *extra = text.split(maxsplit=1)
     if extra and not extra[0].startswith("|"):
-        raise ReactionParseError(f"reaction {text!r}: unexpected text after the reaction: {extra[0]!r}")
+        raise ReactionParseError(f"reaction {shown(text)}: unexpected text after the reaction: {extra[0]!r}")
     fields_ = body.split(">")
     if len(fields_) != 3:
         raise ReactionParseError(
-            f"reaction {text!r} has {len(fields_) - 1} '>' where 2 are needed: "
+            f"reaction {shown(text)} has {len(fields_) - 1} '>' where 2 are needed: "
             "write 'reactants>>products' or 'reactants>reagents>products'"
         )
     for name, part in (("reactant", fields_[0]), ("product", fields_[2])):
         if not part:
-            raise ReactionParseError(f"reaction {text!r} has an empty {name} side")
+            raise ReactionParseError(f"reaction {shown(text)} has an empty {name} side")
     sides = []
     for role, part in zip(("reactant", "reagent", "product"), fields_, strict=True):
         pieces = part.split(".") if part else []
@@ -148,15 +166,20 @@ def sanitize_copy(mol: Chem.Mol) -> tuple[Chem.Mol | None, str | None]:
 
 
 def _parse_molecule(smiles: str, role: str, index: int, text: str) -> Chem.Mol:
-    where = f"reaction {text!r}, {role} {index + 1}"
+    where = f"reaction {shown(text)}, {role} {index + 1}"
     if not smiles:
         raise ReactionParseError(f"{where}: empty molecule (two dots in a row, or a leading/trailing dot)")
     with rdBase.BlockLogs():  # the exception below says what RDKit's log lines would
         mol = Chem.MolFromSmiles(smiles, sanitize=False)
     if mol is None:
-        raise ReactionParseError(f"{where}: RDKit cannot parse SMILES {smiles!r}; check its syntax")
+        raise ReactionParseError(f"{where}: RDKit cannot parse SMILES {shown(smiles)}; check its syntax")
+    if mol.GetNumAtoms() > MAX_MOLECULE_ATOMS:
+        raise ReactionSizeError(
+            f"{where}: {mol.GetNumAtoms()} atoms, above the limit of {MAX_MOLECULE_ATOMS} atoms per molecule "
+            "(MAX_MOLECULE_ATOMS: RDKit can crash on such molecules); reactions of molecules this large are not scored"
+        )
     if any(a.GetAtomicNum() == 0 for a in mol.GetAtoms()):
-        raise ReactionElementError(f"{where}: SMILES {smiles!r} has a dummy atom (*); use real elements")
+        raise ReactionElementError(f"{where}: SMILES {shown(smiles)} has a dummy atom (*); use real elements")
     # implicit hydrogen counts without valence checks: a valence error is the oracle's verdict
     mol.UpdatePropertyCache(strict=False)
     return mol
@@ -168,11 +191,11 @@ def _check_maps(text: str, left: tuple[Chem.Mol, ...], products: tuple[Chem.Mol,
     for side, maps in (("reactant/reagent", left_maps), ("product", product_maps)):
         dup = sorted(k for k, n in Counter(maps).items() if n > 1)
         if dup:
-            raise ReactionParseError(f"reaction {text!r}: atom maps {dup} are used more than once on the {side} side")
+            raise ReactionParseError(f"reaction {shown(text)}: atom maps {dup} are used more than once on the {side} side")
     orphans = sorted(set(product_maps) - set(left_maps))
     if orphans:
         raise ReactionParseError(
-            f"reaction {text!r}: product atom maps {orphans} point to no reactant atom; fix the mapping or remove it"
+            f"reaction {shown(text)}: product atom maps {orphans} point to no reactant atom; fix the mapping or remove it"
         )
     return bool(product_maps)
 

@@ -14,8 +14,9 @@ The score of a reaction (reactants R, products P; reagents are not part of g, se
 * ``combined_probability``: 0 when the oracle fails a hard check (element balance, mapped
   elements, sanitisation: every real USPTO reaction passes them); otherwise
   ``sigmoid(C0 * logit + C1 + C2 * log2(oracle_score))``, where ``log2(oracle_score)`` is minus
-  the net formal-charge change, fitted the same way but on the validation examples that pass the
-  oracle. With the same 1:1 prior, this is the probability that the reaction is real given the
+  the number of soft warnings (net charge change, unpaired electrons changed), fitted the same
+  way but on the validation examples that pass the oracle, with ``C2 >= 0`` (a warning can only
+  lower the probability). With the same 1:1 prior, this is the probability that the reaction is real given the
   learned score and the oracle's verdict (a calibrated probability on data like USPTO-50k).
 
 Checkpoints are plain data (``torch.load(..., weights_only=True)``): ``save_scorer`` writes
@@ -114,6 +115,7 @@ class ReactionScorer(torch.nn.Module):
         out = np.zeros_like(z)
         ok = oracle > 0
         c0, c1, c2 = self.combined.cpu().numpy()
+        c2 = max(c2, 0.0)  # an oracle warning may only lower the probability (see fit_calibration)
         out[ok] = 1.0 / (1.0 + np.exp(-(c0 * z[ok] + c1 + c2 * np.log2(oracle[ok]))))
         return out
 
@@ -126,6 +128,9 @@ class ReactionScorer(torch.nn.Module):
         platt = fit_logistic(z[:, None], y, w)
         ok = oracle > 0
         combined = fit_logistic(np.stack([z[ok], np.log2(oracle[ok])], axis=1), y[ok], w[ok])
+        if combined[1] < 0:  # a warning must not raise the probability: refit without the oracle term
+            alone = fit_logistic(z[ok][:, None], y[ok], w[ok])
+            combined = np.array([alone[0], 0.0, alone[1]])
         self.platt.copy_(torch.tensor([platt[0], platt[-1]], dtype=torch.float64))
         self.combined.copy_(torch.tensor([combined[0], combined[-1], combined[1]], dtype=torch.float64))
         return {"platt": self.platt.tolist(), "combined": self.combined.tolist()}

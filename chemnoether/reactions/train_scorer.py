@@ -59,7 +59,7 @@ TEST_BUCKETS = range(20)
 VAL_BUCKETS = range(20, 30)
 COLUMN = "reactants>reagents>production"
 DECOYS_PER_FAMILY = 5
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: the oracle compares the balanced reaction; the main product is rated
 
 
 def _hash_int(text: str) -> int:
@@ -113,15 +113,18 @@ def _examples_of(args: tuple[str, str, int]) -> list[dict]:
     items = [("real", unmapped.text.split(">")[2], unmapped)]
     items += [(d.family, d.smiles, d.reaction) for d in generate_decoys(reaction, seed, _POOL, n=n)]
     out = []
-    for family, smiles, rxn in items:
-        verdict = oracle_checks(rxn)
-        try:
-            product = ".".join(canonical_smiles(m) for m in rxn.product_mols)
-        except ChemNoetherError:
-            product = None  # does not sanitise: the learned score cannot rate it
-        out.append({"key": key, "family": family, "smiles": smiles, "product": product,
-                    "oracle_ok": verdict.ok, "oracle_score": verdict.score, "oracle_codes": ";".join(verdict.codes)})  # fmt: skip
-    return out
+    return [_example(key, family, smiles, rxn) for family, smiles, rxn in items]
+
+
+def _example(key: str, family: str, smiles: str, rxn) -> dict:
+    """One example: the oracle's verdict and the main product the learned score rates."""
+    verdict = oracle_checks(rxn)
+    try:
+        product = ".".join(canonical_smiles(rxn.product_mols[i]) for i in verdict.balance.main) or None
+    except ChemNoetherError:
+        product = None  # does not sanitise (or a null reaction): the learned score cannot rate it
+    return {"key": key, "family": family, "smiles": smiles, "product": product,
+            "oracle_ok": verdict.ok, "oracle_score": verdict.score, "oracle_codes": ";".join(verdict.codes)}  # fmt: skip
 
 
 def build_examples(reactions: pd.DataFrame, n: int = DECOYS_PER_FAMILY, jobs: int = 1, cache_dir: Path | None = None,
@@ -240,8 +243,10 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def family_auroc(scores: np.ndarray, family: np.ndarray) -> dict[str, float]:
+    """AUROC of every real example against each decoy family present (D0-D4 always listed)."""
     real = scores[family == "real"]
-    return {f: auroc(real, scores[family == f]) for f in FAMILIES}
+    present = [f for f in dict.fromkeys(family) if f != "real" and f not in FAMILIES]
+    return {f: auroc(real, scores[family == f]) for f in (*FAMILIES, *sorted(present))}
 
 
 @dataclass
@@ -259,6 +264,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-5
     rank_weight: float = 0.5
+    steps: int = 0  # fit substrates of the elementary-step data set (step_data.py) trained on too
     seed: int = 0
     log_every: int = 20
 
@@ -337,6 +343,23 @@ def load_data(csv: Path, cache_dir: Path | None, jobs: int = 1, n: int = DECOYS_
     return reactions, info, examples
 
 
+def add_steps(reactions: pd.DataFrame, examples: pd.DataFrame, limit: int, log=print):
+    """``reactions`` and ``examples`` with the elementary steps of ``limit`` fit substrates (and a
+    tenth as many val substrates) and their decoys appended; and what was added."""
+    from chemnoether.reactions.step_data import step_examples, step_table, uspto_substrates  # noqa: PLC0415
+
+    start = time.perf_counter()
+    substrates = uspto_substrates(reactions["text"].tolist())
+    steps = pd.concat([step_table(substrates, "fit", limit), step_table(substrates, "val", max(limit // 7, 1))])
+    step_reactions, step_rows = step_examples(steps)
+    step_rows.index = step_rows.index + len(examples)  # keep example labels unique
+    info = {"substrates": int(steps["substrate"].nunique()), "steps": len(step_reactions),
+            "by_split": step_reactions["split"].value_counts().to_dict(), "decoys": int((step_rows["family"] != "real").sum())}  # fmt: skip
+    log(f"elementary steps: {info} in {time.perf_counter() - start:.0f} s")
+    step_rows["product"] = step_rows["product"].fillna("")
+    return pd.concat([reactions, step_reactions], ignore_index=True), pd.concat([examples, step_rows]), info
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--csv", type=Path, default=Path("../shared/data/reactions/uspto50k_valid.csv"))
@@ -351,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     config = TrainConfig(**{k: getattr(args, k) for k in vars(TrainConfig())})
     reactions, info, examples = load_data(args.csv, args.cache, args.jobs)
+    if config.steps:
+        reactions, examples, info["steps"] = add_steps(reactions, examples, config.steps)
     table = MoleculeTable()
     start = time.perf_counter()
     fit = example_set(reactions[reactions["split"] == "fit"], examples, table)

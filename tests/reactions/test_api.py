@@ -25,7 +25,7 @@ BAD = [
     ("[CH3:1][OH:2]>>[CH3:1][Cl:9]", "ReactionParseError"),  # a map pointing nowhere
     ("[CH3:1][OH:1]>>[CH3:1]O", "ReactionParseError"),  # a map used twice
     ("*CC>>CC", "ReactionElementError"),  # a dummy atom
-    ("C[Cm]>>C[Cm]", "UnsupportedElementError"),  # an element outside the featurizer's vocabulary
+    ("C[Cm].CI>>CC[Cm]", "UnsupportedElementError"),  # an element outside the featurizer's vocabulary
     ("", "ReactionParseError"),
     (None, "ReactionParseError"),
 ]

@@ -118,6 +118,22 @@ def test_calibration_and_combination():
     assert np.all(np.diff(scorer.learned_probability([-1.0, 0.0, 1.0])) > 0)
 
 
+def test_an_oracle_warning_never_raises_the_combined_probability():
+    rng = np.random.default_rng(1)
+    z = np.r_[rng.normal(2, 1, 500), rng.normal(-2, 1, 500)]
+    y = np.r_[np.ones(500), np.zeros(500)]
+    oracle = np.ones(1000)
+    oracle[:100] = 0.5  # only real examples carry a warning here: the fit alone would reward it
+    scorer = ReactionScorer({"k": 4, "hidden": 8, "layers": 1})
+    scorer.fit_calibration(z, y, np.ones(1000), oracle)
+    assert scorer.combined[2] == 0.0  # the fit wanted a negative weight: refused
+    warned, clean = scorer.combined_probability([1.0, 1.0], [0.5, 1.0])
+    assert warned <= clean
+    scorer.combined.copy_(torch.tensor([1.0, 0.0, -2.0], dtype=torch.float64))  # a checkpoint fitted before the rule
+    warned, clean = scorer.combined_probability([1.0, 1.0], [0.5, 1.0])
+    assert warned == clean
+
+
 def test_partition_is_deduplicated_and_split_by_product():
     texts = pd.read_csv(SAMPLE)["reactants>reagents>production"].tolist()
     _, alone = partition(texts)  # the fixture itself has a stereo-free duplicate
