@@ -54,7 +54,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 import chemnoether  # noqa: F401 - before anything that imports dgl
 from chemnoether.reactions import FAMILIES
 from chemnoether.reactions.api import default_model_path
-from chemnoether.reactions.embedding import MoleculeTable
+from chemnoether.reactions.reaction_g import MoleculeTable
 from chemnoether.reactions.scorer import load_scorer
 from chemnoether.reactions.train_scorer import (
     ExampleSet,

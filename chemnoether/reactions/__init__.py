@@ -1,6 +1,6 @@
 """Reaction plausibility: parsing reaction SMILES, the conservation-law oracle, decoy families.
 
-See DESIGN.md section 7. ``parse_reaction`` turns a reaction SMILES into a ``Reaction`` (parse
+See docs/design.md section 7. ``parse_reaction`` turns a reaction SMILES into a ``Reaction`` (parse
 errors raise ``ReactionParseError``); ``balance_reaction`` reads it as a balanced equation
 (spectators, main product, written and inferred by-products, what stays unbalanced);
 ``oracle_checks`` gives the verdict of the conserved quantities across that balanced reaction
@@ -66,7 +66,7 @@ _LAZY = {
     "ReactionScorer": "chemnoether.reactions.scorer",
     "load_scorer": "chemnoether.reactions.scorer",
     "save_scorer": "chemnoether.reactions.scorer",
-    "ReactionEmbedding": "chemnoether.reactions.embedding",
+    "ReactionEmbedding": "chemnoether.reactions.reaction_g",
 }
 
 

@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from chemnoether.errors import ChemNoetherError, ConfigError
-from chemnoether.reactions.embedding import MoleculeTable, canonical_smiles
+from chemnoether.reactions.reaction_g import MoleculeTable, canonical_smiles
 from chemnoether.reactions.oracle import oracle_checks
 from chemnoether.reactions.parse import ReactionParseError, parse_reaction, shown, smiles_of
 from chemnoether.reactions.scorer import ReactionScorer, load_scorer

@@ -1,6 +1,6 @@
 """Reaction SMILES -> ``Reaction``: three sides of RDKit molecules, parsed but not yet sanitised.
 
-Two kinds of trouble are kept apart on purpose (DESIGN.md section 7):
+Two kinds of trouble are kept apart on purpose (docs/design.md section 7):
 
 * **parse errors** (``ReactionParseError``) make the row unusable: not a string, wrong number of
   ``>``, an empty reactant or product side, a SMILES RDKit cannot read, dummy atoms ``*``, a

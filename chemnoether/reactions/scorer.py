@@ -36,7 +36,7 @@ import torch
 
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import CheckpointError, ConfigError
-from chemnoether.reactions.embedding import (
+from chemnoether.reactions.reaction_g import (
     MoleculeTable,
     ReactionEmbedding,
     side_embedding,

@@ -15,6 +15,7 @@ import hashlib
 import pandas as pd
 from rdkit import Chem, rdBase
 
+from chemnoether.reactions.examples import labelled_example
 from chemnoether.reactions.parse import parse_reaction
 from chemnoether.reactions.steps import Step, elementary_steps, step_decoys
 
@@ -59,8 +60,7 @@ def step_examples(steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(reactions, examples) tables of ``steps`` in ``train_scorer``'s format: each step is a
     reaction, its decoys (``STEP_FAMILIES``) its other candidates."""
     from chemnoether.errors import ChemNoetherError  # noqa: PLC0415
-    from chemnoether.reactions.embedding import reaction_sides  # noqa: PLC0415
-    from chemnoether.reactions.train_scorer import _example  # noqa: PLC0415
+    from chemnoether.reactions.reaction_g import reaction_sides  # noqa: PLC0415
 
     reactions, examples, seen = [], [], set()
     for j, (text, split) in enumerate(zip(steps["reaction"], steps["split"], strict=True)):
@@ -74,10 +74,10 @@ def step_examples(steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         seen.add(key)
         reactions.append({"row": -1 - j, "text": text, "key": key, "reactants": ".".join(sorted(reactants)),
                           "product": ".".join(products), "split": split})  # fmt: skip
-        examples.append(_example(key, "real", text, parse_reaction(text)))
+        examples.append(labelled_example(key, "real", text, parse_reaction(text)))
         for family, decoy in step_decoys(Step("", text, ""), j):
             try:
-                examples.append(_example(key, family, decoy, parse_reaction(decoy)))
+                examples.append(labelled_example(key, family, decoy, parse_reaction(decoy)))
             except ChemNoetherError:
                 continue
     return pd.DataFrame(reactions), pd.DataFrame(examples)

@@ -45,14 +45,11 @@ from scipy.stats import rankdata
 
 from chemnoether.errors import ChemNoetherError
 from chemnoether.reactions.decoys import FAMILIES, generate_decoys
-from chemnoether.reactions.embedding import (
-    MoleculeTable,
-    canonical_smiles,
-    reaction_sides,
-)
-from chemnoether.reactions.oracle import oracle_checks
+from chemnoether.reactions.reaction_g import MoleculeTable, reaction_sides
+from chemnoether.reactions.examples import labelled_example
 from chemnoether.reactions.parse import ReactionParseError, parse_reaction
 from chemnoether.reactions.scorer import ReactionScorer, save_scorer
+from chemnoether.reactions.step_data import step_examples, step_table, uspto_substrates
 
 SPLIT_SALT = "chemnoether-uspto-split/1:"
 TEST_BUCKETS = range(20)
@@ -113,18 +110,7 @@ def _examples_of(args: tuple[str, str, int]) -> list[dict]:
     items = [("real", unmapped.text.split(">")[2], unmapped)]
     items += [(d.family, d.smiles, d.reaction) for d in generate_decoys(reaction, seed, _POOL, n=n)]
     out = []
-    return [_example(key, family, smiles, rxn) for family, smiles, rxn in items]
-
-
-def _example(key: str, family: str, smiles: str, rxn) -> dict:
-    """One example: the oracle's verdict and the main product the learned score rates."""
-    verdict = oracle_checks(rxn)
-    try:
-        product = ".".join(canonical_smiles(rxn.product_mols[i]) for i in verdict.balance.main) or None
-    except ChemNoetherError:
-        product = None  # does not sanitise (or a null reaction): the learned score cannot rate it
-    return {"key": key, "family": family, "smiles": smiles, "product": product,
-            "oracle_ok": verdict.ok, "oracle_score": verdict.score, "oracle_codes": ";".join(verdict.codes)}  # fmt: skip
+    return [labelled_example(key, family, smiles, rxn) for family, smiles, rxn in items]
 
 
 def build_examples(reactions: pd.DataFrame, n: int = DECOYS_PER_FAMILY, jobs: int = 1, cache_dir: Path | None = None,
@@ -346,8 +332,6 @@ def load_data(csv: Path, cache_dir: Path | None, jobs: int = 1, n: int = DECOYS_
 def add_steps(reactions: pd.DataFrame, examples: pd.DataFrame, limit: int, log=print):
     """``reactions`` and ``examples`` with the elementary steps of ``limit`` fit substrates (and a
     tenth as many val substrates) and their decoys appended; and what was added."""
-    from chemnoether.reactions.step_data import step_examples, step_table, uspto_substrates  # noqa: PLC0415
-
     start = time.perf_counter()
     substrates = uspto_substrates(reactions["text"].tolist())
     steps = pd.concat([step_table(substrates, "fit", limit), step_table(substrates, "val", max(limit // 7, 1))])

@@ -13,7 +13,7 @@ from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import CheckpointError, InvalidMoleculeError
 from chemnoether.featurize import featurize_mols
 from chemnoether.reactions import parse_reaction
-from chemnoether.reactions.embedding import (
+from chemnoether.reactions.reaction_g import (
     MoleculeTable,
     ReactionEmbedding,
     canonical_smiles,
@@ -183,6 +183,6 @@ def test_a_few_training_steps_reduce_the_loss(one_thread):
 
 def test_parse_reaction_sides_are_what_g_sees():
     reaction = parse_reaction("[CH3:1][OH:2].[ClH:3]>CCOCC>[CH3:1][Cl:3]")
-    from chemnoether.reactions.embedding import reaction_sides
+    from chemnoether.reactions.reaction_g import reaction_sides
 
     assert reaction_sides(reaction) == (["CO", "Cl"], ["CCl"])  # reagents (ether) left out

@@ -1,6 +1,6 @@
 """The reaction embedding g: a learned, additive quantity of the molecules on one side of a reaction.
 
-DESIGN.md section 7 asks for ``|g(R) - g(P)|`` with g over atoms, rings and subgraphs of the
+docs/design.md section 7 asks for ``|g(R) - g(P)|`` with g over atoms, rings and subgraphs of the
 reactant and product graphs. Here g is the 2D analogue of ``chemnoether.noether.NoetherEmbedding``:
 
 * each molecule is featurised by ``chemnoether.featurize`` (86 atom and 15 bond columns, rings,
@@ -49,6 +49,7 @@ from chemnoether.featurize import (
 )
 from chemnoether.core.options import positive_int
 from chemnoether.nn import silu_mlp
+from chemnoether.noether.quantity import ConservedQuantity
 from chemnoether.reactions.balance import balance_reaction
 from chemnoether.reactions.parse import Reaction, smiles_of
 
@@ -248,8 +249,11 @@ class MoleculeTable:
         )
 
 
-class ReactionEmbedding(torch.nn.Module):
+class ReactionEmbedding(ConservedQuantity):
     """``g(molecules) -> (B, k)``: a permutation-invariant, additive embedding of 2D molecular graphs.
+
+    A ``ConservedQuantity`` whose states are molecules without coordinates: only relabelling the
+    atoms must leave it unchanged; across a real reaction ``g(R) - g(P)`` is what the scorer reads.
 
     Args:
         atom_features, bond_features: widths of ``node_attrs`` and ``edge_attrs`` (the default
@@ -262,6 +266,9 @@ class ReactionEmbedding(torch.nn.Module):
     ``bond[EDGE_ATTRS]``, the bond index, the ring and subgraph incidences, ``ring[RING_SIZE]``,
     ``ring[RING_AROMATIC]`` and ``subgraph[SUBGRAPH_TYPE]``. ``config`` rebuilds it.
     """
+
+    kind = "reaction"
+    symmetries = ("permutation",)
 
     def __init__(
         self,
