@@ -1,14 +1,12 @@
 """A real training run (tiny: a short ethanol MD, a one-layer equivariant model, a few steps),
 shared by the report and command-line tests, and a heavy-atom twin of it."""
 
-import argparse
 import shutil
 
 import pytest
 import yaml
 
 import chemnoether  # noqa: F401  (before dgl)
-from chemnoether.train.cli import train_command
 
 RECIPE = {
     "data": {"molecule": "ethanol", "n_steps": 600, "split": "time_block", "delta": 5},
@@ -20,15 +18,9 @@ RECIPE = {
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
+def trained_run(train_recipe):
     """A run directory as `chemnoether train` leaves it (config.yaml, best.pt, last.pt)."""
-    folder = tmp_path_factory.mktemp("evaluate")
-    recipe = folder / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump(RECIPE))
-    run_dir = folder / "run"
-    args = argparse.Namespace(recipe=str(recipe), run_dir=str(run_dir), overrides=[], resume="never", check=False)
-    assert train_command(args) == 0
-    return run_dir
+    return train_recipe(RECIPE, "evaluate")
 
 
 def _copy_run(run_dir, destination, **data_changes):
@@ -55,15 +47,9 @@ def copy_run():
 
 
 @pytest.fixture(scope="session")
-def tailored_run(tmp_path_factory):
+def tailored_run(train_recipe):
     """A meta-tailored run: the same recipe with a ``tailoring:`` section (learned g, one inner step)."""
-    folder = tmp_path_factory.mktemp("tailored")
-    recipe = folder / "recipe.yaml"
     # g pre-trained for a few steps, then fixed: the recipe path of recipes/noether_md
     tailoring = {"g": "learned", "k": 4, "hidden": 8, "layers": 1, "steps": 1, "lr": 0.01, "pretrain_steps": 3,
                  "train_g": False}
-    recipe.write_text(yaml.safe_dump({**RECIPE, "tailoring": tailoring}))
-    run_dir = folder / "run"
-    args = argparse.Namespace(recipe=str(recipe), run_dir=str(run_dir), overrides=[], resume="never", check=False)
-    assert train_command(args) == 0
-    return run_dir
+    return train_recipe({**RECIPE, "tailoring": tailoring}, "tailored")

@@ -5,19 +5,15 @@ Prediction``): run through ``LearnedMD`` it must behave as MMFF94 MD does, so th
 energy rescaling can be checked against known physics, whatever a tiny trained model does.
 """
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
-import yaml
 
 import chemnoether  # noqa: F401  (before dgl)
 from chemnoether import keys
 from chemnoether.simulation.integrators import ACCELERATION_UNIT
 from chemnoether.learned_md import LearnedMD, MMFFCompanion, open_learned_md
 from chemnoether.models.base import Prediction
-from chemnoether.train.cli import train_command
 
 RECIPE = {
     "data": {"molecule": "ethanol", "n_steps": 600, "split": "time_block", "delta": 5},
@@ -28,14 +24,8 @@ VERLET_DT_FS = 0.5  # the MD step of the run's data: MMFF94 Verlet is stable the
 
 
 @pytest.fixture(scope="session")
-def md_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("learned_md")
-    recipe = folder / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump(RECIPE))
-    run_dir = folder / "run"
-    args = argparse.Namespace(recipe=str(recipe), run_dir=str(run_dir), overrides=[], resume="never", check=False)
-    assert train_command(args) == 0
-    return run_dir
+def md_run(train_recipe):
+    return train_recipe(RECIPE, "learned_md")
 
 
 @pytest.fixture(scope="session")
