@@ -24,7 +24,9 @@ from dataclasses import replace
 import torch
 
 from chemnoether import keys
+from chemnoether._progress import progress_bar
 from chemnoether.core.tensors import GraphTensors
+from chemnoether.noether.anchored import kinetic_anchor_loss
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +66,13 @@ def pretrain_embedding(
     velocity_noise: float = 0.2,
     seed: int = 0,
     log_every: int = 50,
+    progress: bool = False,
 ) -> list[float]:
-    """Train ``g`` alone for ``steps`` Adam steps on ``windows`` (``PairWindows``); returns the losses."""
-    from chemnoether.data.windows import window_loader  # noqa: PLC0415
-    from chemnoether.noether.anchored import kinetic_anchor_loss  # noqa: PLC0415
+    """Train ``g`` alone for ``steps`` Adam steps on ``windows`` (``PairWindows``); returns the losses.
+
+    ``progress``: a progress bar (a line every 10 s in a log file), as the training loop shows.
+    """
+    from chemnoether.data.windows import window_loader  # noqa: PLC0415 - DGL only when pre-training
 
     generator = torch.Generator().manual_seed(seed)
     device = next(g.parameters()).device
@@ -75,6 +80,7 @@ def pretrain_embedding(
     optimizer = torch.optim.Adam(g.parameters(), lr=lr)
     losses: list[float] = []
     g.train()
+    bar = progress_bar(total=steps, desc="pre-training g", unit="step", disable=not progress)
     while len(losses) < steps:
         for batch in window_loader(windows, batch_size, shuffle=True, seed=seed + len(losses)):
             batch = batch.to(device=device, dtype=dtype)
@@ -86,8 +92,11 @@ def pretrain_embedding(
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
             if len(losses) % log_every == 0 or len(losses) == steps:
                 logger.info("g pre-training step %d/%d: loss %.4g", len(losses), steps, losses[-1])
             if len(losses) >= steps:
                 break
+    bar.close()
     return losses

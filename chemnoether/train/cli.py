@@ -150,7 +150,7 @@ def _pretrain_g(model, section, train_windows, train_config) -> None:
     losses = pretrain_embedding(
         model.g, train_windows, section.pretrain_steps, batch_size=train_config.batch_size,
         position_noise=section.pretrain_position_noise, velocity_noise=section.pretrain_velocity_noise,
-        seed=train_config.seed,
+        seed=train_config.seed, progress=train_config.progress,
     )
     model.g.requires_grad_(section.train_g)
     print(f"pre-trained g for {len(losses)} steps: conservation contrast {losses[0]:.3g} -> {losses[-1]:.3g}")

@@ -107,6 +107,18 @@ def test_pretraining_makes_g_conserved_along_true_steps_and_not_off_them(ethanol
     assert contrast() < 0.5 * before
 
 
+def test_pretraining_shows_progress_when_asked(ethanol, capsys):
+    from chemnoether.data import PairWindows
+    from chemnoether.noether.pretrain import pretrain_embedding
+
+    train = PairWindows(ethanol, 5, list(range(0, 20, 2)), graph="smiles", cutoff=5.0, dtype=torch.float64)
+    g = NoetherEmbedding(HCO, k=4, hidden=8, layers=1).double()
+    pretrain_embedding(g, train, 3, batch_size=5, seed=0)
+    assert "pre-training g" not in capsys.readouterr().err
+    pretrain_embedding(g, train, 3, batch_size=5, seed=0, progress=True)
+    assert "pre-training g" in capsys.readouterr().err
+
+
 def test_pretraining_is_for_a_learned_g():
     with pytest.raises(ConfigError, match="pretrain_steps"):
         TailoringSection(g="energy", pretrain_steps=10)
