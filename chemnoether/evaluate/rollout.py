@@ -71,22 +71,16 @@ def rollout(
                 break
             idx = np.flatnonzero(alive)
             cur_pos, cur_vel = out_pos[idx, step], out_vel[idx, step]
-            np_float = np.float64 if dtype == torch.float64 else np.float32
-            atom_data = {keys.POS: cur_pos.astype(np_float), keys.VEL: cur_vel.astype(np_float)}
-            system_data = {keys.DT: np.full(len(idx), dt_fs, dtype=np_float)}
-            graph = build_batched_graph(topology.batch_parts(cur_pos, atom_data, system_data))
-            batch = GraphTensors.from_graph(graph, device=device, dtype=dtype)
+            rows_reference = None
             if anchored:
-                rows = torch.as_tensor(idx, device=batch.device)
                 if reference is None:  # g of every start, once; later steps take their rows
+                    batch = state_batch(topology, cur_pos, cur_vel, dt_fs, device=device, dtype=dtype)
                     start_values = model.g(batch).reshape(len(idx), -1).to(dtype)
                     reference = start_values.new_full((n_starts, start_values.shape[1]), torch.nan)
-                    reference[rows] = start_values
-                prediction = model(batch, reference=reference[rows])
-            else:
-                prediction = model(batch)
-            new_pos = prediction.pos.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
-            new_vel = prediction.vel.detach().double().cpu().numpy().reshape(len(idx), topology.num_atoms, 3)
+                    reference[torch.as_tensor(idx, device=reference.device)] = start_values
+                rows_reference = reference[torch.as_tensor(idx, device=reference.device)]
+            new_pos, new_vel = model_step(model, topology, cur_pos, cur_vel, dt_fs, device=device, dtype=dtype,
+                                          reference=rows_reference)
             finite = np.isfinite(new_pos).all(axis=(1, 2)) & np.isfinite(new_vel).all(axis=(1, 2))
             with np.errstate(invalid="ignore"):
                 excursion = np.abs(new_pos - pos[idx].mean(axis=1, keepdims=True)).max(axis=(1, 2))
@@ -98,3 +92,29 @@ def rollout(
     finally:
         model.train(was_training)
     return out_pos, out_vel
+
+
+def state_batch(topology: Topology, pos: np.ndarray, vel: np.ndarray, dt_fs: float, *, device, dtype) -> GraphTensors:
+    """The ``GraphTensors`` of states (B, N, 3) of the topology's atoms, as the model reads them."""
+    np_float = np.float64 if dtype == torch.float64 else np.float32
+    atom_data = {keys.POS: pos.astype(np_float), keys.VEL: vel.astype(np_float)}
+    system_data = {keys.DT: np.full(len(pos), dt_fs, dtype=np_float)}
+    graph = build_batched_graph(topology.batch_parts(pos, atom_data, system_data))
+    return GraphTensors.from_graph(graph, device=device, dtype=dtype)
+
+
+def model_step(
+    model, topology: Topology, pos: np.ndarray, vel: np.ndarray, dt_fs: float, *, device, dtype,
+    reference: torch.Tensor | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One model step of states (B, N, 3): next positions and velocities, float64 numpy.
+
+    The one step that evaluation rollouts and learned MD (``chemnoether.learned_md``) both take;
+    ``reference``: (B, k) g values a tailored model conserves (its rollout's start values).
+    """
+    batch = state_batch(topology, pos, vel, dt_fs, device=device, dtype=dtype)
+    prediction = model(batch) if reference is None else model(batch, reference=reference.to(batch.device))
+    return (
+        prediction.pos.detach().to("cpu", torch.float64).numpy().reshape(pos.shape),
+        prediction.vel.detach().to("cpu", torch.float64).numpy().reshape(pos.shape),
+    )

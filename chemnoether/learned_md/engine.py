@@ -26,7 +26,7 @@ from chemnoether import keys
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.data.topology import Topology
 from chemnoether.errors import ConfigError
-from chemnoether.featurize.assemble import build_batched_graph
+from chemnoether.evaluate.rollout import model_step, state_batch
 from chemnoether.core.units import kinetic_energy
 from chemnoether.learned_md.guards import replica_failures
 from chemnoether.learned_md.rescale import CompanionPotential, potential_energies, rescale_to_energy
@@ -177,21 +177,9 @@ class LearnedMD:
 
     @torch.no_grad()
     def model_step(self, positions: np.ndarray, velocities: np.ndarray, g_reference: torch.Tensor | None = None):
-        """The model's next positions and velocities (B, N, 3) float64 for a batch of states."""
-        batch = self._batch(positions, velocities)
-        if g_reference is not None:
-            prediction = self.model(batch, reference=g_reference.to(batch.device))
-        else:
-            prediction = self.model(batch)
-        shape = positions.shape
-        return (
-            prediction.pos.detach().to("cpu", torch.float64).numpy().reshape(shape),
-            prediction.vel.detach().to("cpu", torch.float64).numpy().reshape(shape),
-        )
+        """The model's next positions and velocities (B, N, 3) float64: evaluation's own step."""
+        return model_step(self.model, self.topology, positions, velocities, self.dt_fs,
+                          device=self.device, dtype=self.dtype, reference=g_reference)
 
     def _batch(self, positions: np.ndarray, velocities: np.ndarray) -> GraphTensors:
-        np_float = np.float64 if self.dtype == torch.float64 else np.float32
-        atom_data = {keys.POS: positions.astype(np_float), keys.VEL: velocities.astype(np_float)}
-        system_data = {keys.DT: np.full(len(positions), self.dt_fs, dtype=np_float)}
-        graph = build_batched_graph(self.topology.batch_parts(positions, atom_data, system_data))
-        return GraphTensors.from_graph(graph, device=self.device, dtype=self.dtype)
+        return state_batch(self.topology, positions, velocities, self.dt_fs, device=self.device, dtype=self.dtype)

@@ -22,6 +22,12 @@ and its decoys 1 together, each family present an equal share) + ``rank_weight``
 listwise cross-entropy of the real product among its decoys. The epoch with the best mean
 validation AUROC over D0-D4 is kept, then calibrated on val (``ReactionScorer.fit_calibration``).
 
+Why a loop of its own rather than ``chemnoether.train.fit``: ``fit`` steps a dynamics model over
+windows of MD with a per-batch loss; here a batch is a set of reactions, each with its real
+product and every decoy, the loss is listwise over those candidates, model selection is an AUROC
+over decoy families on the whole validation split, and calibration follows training. A one-off
+training of a few minutes that ships as a file, it needs none of ``fit``'s resume or sharding.
+
 Run (the shipped checkpoint; a few minutes on one CPU thread once the decoy cache exists):
 
     .venv/bin/python -m chemnoether.reactions.train_scorer \\
