@@ -96,14 +96,18 @@ def test_symbolic_search_recovers_spring_energy_and_respects_units():
     assert not any("cos" in str(f) or "sin" in str(f) for f in cands)  # q is a length here
 
 
-def test_meta_gradient_matches_finite_differences():
+def _tiny_meta_problem():
+    """A small float64 model, g and two spring trajectories of six points."""
     torch.manual_seed(0)
     dtype = torch.float64
-    model = CNMLP(hidden=5).to(dtype)
-    g = NeuralG(hidden=4).to(dtype)
     d = make_dataset(SPRING, n_train=2, n_test=1, noise_std=0.0)
     x = torch.tensor(d["x_train"][:, :6], dtype=dtype)
     dxdt = torch.tensor(d["dxdt_train"][:, :6], dtype=dtype)
+    return CNMLP(hidden=5).to(dtype), NeuralG(hidden=4).to(dtype), x, dxdt
+
+
+def test_meta_gradient_matches_finite_differences():
+    model, g, x, dxdt = _tiny_meta_problem()
     # a large inner lr makes the second-order term matter
     loss_fn = lambda: meta_loss(model, g, x, dxdt, SPRING.dt, inner_lr=0.5)  # noqa: E731
     # g's output bias is left out: a constant offset of g cancels in |g(x0) - g(xt)|^2, so its
@@ -127,13 +131,7 @@ def test_meta_gradient_matches_finite_differences():
 
 
 def test_meta_gradient_ignores_a_constant_offset_of_g():
-    torch.manual_seed(0)
-    dtype = torch.float64
-    model = CNMLP(hidden=5).to(dtype)
-    g = NeuralG(hidden=4).to(dtype)
-    d = make_dataset(SPRING, n_train=2, n_test=1, noise_std=0.0)
-    x = torch.tensor(d["x_train"][:, :6], dtype=dtype)
-    dxdt = torch.tensor(d["dxdt_train"][:, :6], dtype=dtype)
+    model, g, x, dxdt = _tiny_meta_problem()
     loss = meta_loss(model, g, x, dxdt, SPRING.dt, inner_lr=0.5)
     weight_grad, bias_grad = torch.autograd.grad(loss, [g.net[4].weight, g.net[4].bias])
     assert weight_grad.abs().max() > 1e-8
