@@ -115,7 +115,6 @@ def _examples_of(args: tuple[str, str, int]) -> list[dict]:
     seed = _hash_int(key) % 2**31
     items = [("real", unmapped.text.split(">")[2], unmapped)]
     items += [(d.family, d.smiles, d.reaction) for d in generate_decoys(reaction, seed, _POOL, n=n)]
-    out = []
     return [labelled_example(key, family, smiles, rxn) for family, smiles, rxn in items]
 
 
