@@ -44,7 +44,7 @@ def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
                         help="NVT target, and the temperature of velocities drawn for starts without them")
     parser.add_argument("--friction", type=_positive_float, default=0.01, metavar="1/fs", help="Langevin friction (default 0.01)")
     parser.add_argument("--tau", type=_positive_float, default=100.0, metavar="FS", help="CSVR relaxation time (default 100)")
-    parser.add_argument("--rescale", choices=("mmff", "none"), default="none",
+    parser.add_argument("--rescale", choices=("mmff", "learned", "none"), default="none",
                         help="FlashMD energy rescaling against MMFF94 after each step (default none)")
     parser.add_argument("--tailor", choices=TAILOR_CHOICES, default=None,
                         help="tailor every step with this g (chemnoether.noether.tailor; default: the run's own model)")
@@ -73,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     result = run_learned_md(
         args.run_dir, args.start, args.steps, args.out, replicas=args.replicas, ensemble=args.ensemble,
         thermostat=args.thermostat, temperature_K=args.temperature, friction_per_fs=args.friction, tau_fs=args.tau,
-        potential="mmff" if args.rescale == "mmff" else "auto", rescale=args.rescale == "mmff", tailor=tailor,
+        potential=args.rescale if args.rescale != "none" else "auto", rescale=args.rescale != "none", tailor=tailor,
         seed=args.seed, save_every=args.save_every, chunk_frames=args.chunk_frames, format=args.format,
         which=args.which, device=args.device, resume=not args.no_resume, progress=not args.quiet,
     )

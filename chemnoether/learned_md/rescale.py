@@ -13,7 +13,7 @@ exceeds ``E_ref`` no real alpha exists: the replica stops with that reason (``Si
 in the one-replica ASE driver).
 
 A companion potential is any callable ``positions (B, N, 3) float64 tensor, Å -> (B,) eV``: the
-MMFF94 energy (``mmff_companion``), a learned energy head (``model.potential_energy``), ...
+MMFF94 energy (``MMFFCompanion``), the run's learned energy head (``LearnedCompanion``), ...
 """
 
 from __future__ import annotations
@@ -96,6 +96,30 @@ class MMFFCompanion:
         if terms.device != positions.device or terms.dtype != positions.dtype:
             terms = self.terms = terms.to(positions.device, positions.dtype)
         return mmff_energy(terms, positions)
+
+
+class LearnedCompanion:
+    """The run's own learned potential (``EquivariantDynamics.potential_energy``) as a companion.
+
+    FlashMD rescales against a learned energy; here it is the energy head trained beside the
+    dynamics (``model.energy_head: true``), so no reference force field is needed at run time.
+    """
+
+    def __init__(self, model, topology, dt_fs: float, device="cpu"):
+        if getattr(model, "energy_head", None) is None:
+            raise ConfigError(
+                "rescaling against the learned energy needs a model with an energy head: train it with "
+                "model.energy_head: true and train.loss_weights.forces > 0, or rescale against mmff"
+            )
+        self.model, self.topology, self.dt_fs, self.device = model, topology, dt_fs, device
+        self.dtype = next(model.parameters()).dtype
+
+    def __call__(self, positions: torch.Tensor) -> torch.Tensor:
+        from chemnoether.evaluate.rollout import state_batch  # noqa: PLC0415 - DGL graph building on use
+
+        pos = positions.detach().to("cpu", torch.float64).numpy()
+        batch = state_batch(self.topology, pos, np.zeros_like(pos), self.dt_fs, device=self.device, dtype=self.dtype)
+        return self.model.potential_energy(batch).detach().to(positions.device, torch.float64)
 
 
 def alpha_error(replica: int, step: int, reason: str) -> SimulationError:

@@ -17,12 +17,12 @@ import numpy as np
 from chemnoether.errors import ConfigError
 from chemnoether.learned_md.engine import LearnedMD
 from chemnoether.learned_md.guards import bond_lengths_of, check_start, training_distance, warn_if_far
-from chemnoether.learned_md.rescale import MMFFCompanion
+from chemnoether.learned_md.rescale import LearnedCompanion, MMFFCompanion
 from chemnoether.learned_md.starts import resolve_start
 from chemnoether.learned_md.thermostats import THERMOSTATS, make_thermostat
 
 ENSEMBLES = ("nve", "nvt")
-POTENTIAL_CHOICES = ("auto", "mmff", "none")
+POTENTIAL_CHOICES = ("auto", "mmff", "learned", "none")
 
 
 @dataclass
@@ -59,8 +59,9 @@ def open_learned_md(
         ensemble: ``"nve"`` or ``"nvt"`` (``thermostat`` half steps around each learned step at
             ``temperature_K``: ``"langevin"`` with ``friction_per_fs``, or ``"csvr"`` with ``tau_fs``).
         potential: the companion potential: ``"auto"`` (MMFF94 when the run's molecule is known with
-            all its atoms, else none), ``"mmff"``, ``"none"``, or a callable positions (B, N, 3) Å ->
-            (B,) eV, such as a learned energy head. Its energies go to the log.
+            all its atoms, else none), ``"mmff"``, ``"learned"`` (the run's own energy head,
+            ``model.energy_head: true``), ``"none"``, or a callable positions (B, N, 3) Å -> (B,)
+            eV. Its energies go to the log.
         rescale: FlashMD energy rescaling against ``potential`` (``chemnoether.learned_md.rescale``).
         tailor: ``None``, a test-time g name (``linear_momentum``, ``angular_momentum``, ``energy``,
             ``learned``) or a ``TestTimeTailoring``: every step is tailored with
@@ -74,7 +75,7 @@ def open_learned_md(
     run = open_run(run_dir, which=which, split="test", device=device)
     model = _tailored(run, tailor) if tailor is not None else run.model
     masses = run.trajectory.masses[run.topology.atom_index]
-    companion = _companion(run, potential, rescale)
+    companion = _companion(run, potential, rescale, model)
     bath = make_thermostat(thermostat, temperature_K, run.step_fs, friction_per_fs=friction_per_fs, tau_fs=tau_fs) \
         if ensemble == "nvt" else None
     bonds, _ = strain_edges(run)
@@ -133,9 +134,12 @@ def _check_options(ensemble, thermostat, temperature_K, potential, seed) -> None
         raise ConfigError(f"seed={seed!r} must be a whole number >= 0")
 
 
-def _companion(run, potential, rescale: bool):
+def _companion(run, potential, rescale: bool, model):
     if callable(potential):
         return potential
+    if potential == "learned":
+        inner = getattr(model, "model", model)  # a tailored wrapper's dynamics model carries the head
+        return LearnedCompanion(inner, run.topology, run.step_fs, run.device)
     if potential == "none":
         if rescale:
             raise ConfigError("rescale needs a companion potential; pass potential='mmff' or a callable, not 'none'")
