@@ -19,7 +19,7 @@ need one frame more at the end of every window.
 Where the trajectory has them, each window also carries the potential energy (system ``energy``,
 eV) and forces (atom ``forces``, eV/Å) of its input state, the labels of a learned energy.
 
-``augmented(windows, ...)`` gives training-only variants of the same windows (issue 13, 2c):
+``augmented(windows, ...)`` gives training-only variants of the same windows (docs/design.md section 11):
 time-reversed copies (a time-reversed window of NVE data is a valid window: the end state with
 negated velocities evolves into the start state with negated velocities), Gaussian noise on the
 input state (targets untouched, so the model learns to step back onto the trajectory), and

@@ -1,4 +1,4 @@
-"""An invariant potential-energy readout for the dynamics model's interaction network (issue 13, 2b).
+"""An invariant potential-energy readout for the dynamics model's interaction network (docs/design.md section 11).
 
 The energy is a sum of per-atom terms, each an MLP of the atom's invariant (0e) features plus a
 learned reference energy of its element; per-atom sums make it extensive and permutation

@@ -1,4 +1,4 @@
-"""A learned conserved quantity that cannot collapse: anchored on the kinetic energy (issue 13, 2a).
+"""A learned conserved quantity that cannot collapse: anchored on the kinetic energy (docs/design.md section 6).
 
 An unsupervised learned g tends to a near-constant, which is trivially "conserved". Here g has
 the form of a total energy, ``g(x) = K(v) + V_phi(positions)``, with ``K`` the exact kinetic

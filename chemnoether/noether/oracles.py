@@ -130,7 +130,7 @@ class TotalEnergy(ConservedQuantity):
 class LearnedTotalEnergy(ConservedQuantity):
     """g: ``state -> (B, 1)`` kinetic energy plus the dynamics model's learned potential energy, eV.
 
-    A learned Noether quantity with a physical meaning (issue 13, 2b): ``model`` is an
+    A learned Noether quantity with a physical meaning (docs/design.md section 11): ``model`` is an
     ``EquivariantDynamics`` built with ``energy_head=True`` and trained on energies and forces.
     The model is referenced, not owned: g adds no parameters of its own, so freezing g
     (``train_g: false``) leaves the model alone, and the model's weights are stored once.

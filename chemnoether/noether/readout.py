@@ -1,6 +1,6 @@
 """How much of the energy a g knows: R^2 of the best linear readout of g against a reference energy.
 
-A learned conserved quantity is judged by what it conserves (Noether Networks, and issue 13: an
+A learned conserved quantity is judged by what it conserves (Noether Networks, and docs/design.md section 6: an
 unsupervised g should reach R^2 >= 0.9 against the true energy). Along one NVE trajectory the
 total energy is constant, so a correlation over its frames says nothing; ``g_energy_r2`` therefore
 measures two things on frames g never saw (a test split):

@@ -1,6 +1,6 @@
 """A reaction as chemists write it, balanced: spectators, the main product, by-products, what is left.
 
-Conserved quantities are compared across a *balanced* reaction (issue 16), so before any check:
+Conserved quantities are compared across a *balanced* reaction (docs/design.md section 7), so before any check:
 
 1. **Spectators**: a molecule written on both sides (a catalyst, a counter-ion, a stoichiometric
    partner that takes no part) is set aside, one copy per pair, compared by canonical SMILES with

@@ -69,7 +69,7 @@ class TrainConfig:
     refused for models that cannot run under ``torch.autocast`` (the e3nn models).
     ``compile``: ``torch.compile`` the training step's model in this mode (``"off"``, ``"default"``,
     ``"reduce-overhead"``: CUDA graphs, for batches of one shape); evaluation stays eager.
-    Training aids (issue 13, all off by default; training windows only): ``rollout_steps`` k > 1
+    Training aids (docs/design.md section 11; all off by default; training windows only): ``rollout_steps`` k > 1
     adds the error of the model's own k autoregressive steps (``train.loss``); ``time_reversal``
     adds the time reversal of every training window; ``input_position_noise`` (Å) and
     ``input_velocity_noise`` (Å/fs) perturb the input states (``data.windows.augmented``).

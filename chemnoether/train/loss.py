@@ -1,4 +1,4 @@
-"""Training losses: the next-state loss, and the stabilising terms of issue 13 (all off by default).
+"""Training losses: the next-state loss, and the stabilising terms of learned MD (all off by default).
 
 ``next_state_loss(weights)``: weighted mean squared errors of the next positions and velocities.
 ``training_loss(model, config)`` adds, where ``config`` (``TrainConfig``) asks for them:
