@@ -102,7 +102,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     find_unused_parameters: bool = False
     progress: bool = True
-    # training aids (issue 13, 2c)
+    # training aids (docs/design.md section 11)
     rollout_steps: int = 1
     time_reversal: bool = False
     input_position_noise: float = 0.0
