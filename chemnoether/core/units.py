@@ -31,3 +31,8 @@ def kinetic_energy(masses, velocities):
 def kinetic_energy_per_atom(masses, velocities):
     """``m_i |v_i|^2 / 2`` per atom, eV: (..., N) from masses (N,) amu and velocities (..., N, 3) Å/fs."""
     return 0.5 * masses * (velocities**2).sum(-1) / ACCELERATION_UNIT
+
+
+def thermal_velocity_scale(masses, temperature_K: float):
+    """Per-atom standard deviation of one Maxwell-Boltzmann velocity component, Å/fs: sqrt(kB T / m)."""
+    return (BOLTZMANN_EV_PER_K * temperature_K / masses) ** 0.5 * FS

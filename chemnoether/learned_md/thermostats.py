@@ -21,20 +21,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from ase import units
 
-from chemnoether.simulation.integrators import BOLTZMANN_EV_PER_K, degrees_of_freedom
+from chemnoether.core.options import positive_float
+from chemnoether.core.units import BOLTZMANN_EV_PER_K, kinetic_energy, thermal_velocity_scale
 from chemnoether.errors import ConfigError
-from chemnoether.core.units import kinetic_energy
 from chemnoether.learned_md._physics import split_com
+from chemnoether.simulation.integrators import degrees_of_freedom
 
 THERMOSTATS = ("langevin", "csvr")
-
-
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name}={value!r} must be a positive finite number")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -47,11 +41,11 @@ class LangevinHalfStep:
 
     def __post_init__(self):
         for name in ("temperature_K", "dt_fs", "friction_per_fs"):
-            _positive(name, getattr(self, name))
+            positive_float(getattr(self, name), name)
 
     def __call__(self, velocities: np.ndarray, masses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         c = math.exp(-0.5 * self.friction_per_fs * self.dt_fs)
-        sigma = np.sqrt(BOLTZMANN_EV_PER_K * self.temperature_K / masses) * units.fs  # (N,) Å/fs
+        sigma = thermal_velocity_scale(masses, self.temperature_K)  # (N,) Å/fs
         noise = rng.standard_normal(velocities.shape) * sigma[None, :, None]
         noise -= np.einsum("n,bni->bi", masses, noise)[:, None, :] / masses.sum()
         return c * velocities + math.sqrt(1.0 - c * c) * noise
@@ -67,7 +61,7 @@ class CSVRHalfStep:
 
     def __post_init__(self):
         for name in ("temperature_K", "dt_fs", "tau_fs"):
-            _positive(name, getattr(self, name))
+            positive_float(getattr(self, name), name)
 
     def __call__(self, velocities: np.ndarray, masses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         com, internal = split_com(masses, velocities)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chemnoether.core.units import ACCELERATION_UNIT, BOLTZMANN_EV_PER_K, FS, kinetic_energy
+from chemnoether.core.units import ACCELERATION_UNIT, BOLTZMANN_EV_PER_K, kinetic_energy, thermal_velocity_scale
 from chemnoether.simulation.potentials import Potential
 from chemnoether.errors import SimulationError
 
@@ -78,7 +78,7 @@ def remove_net_momentum(masses: np.ndarray, velocities: np.ndarray) -> np.ndarra
 
 def maxwell_boltzmann_velocities(masses: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """(N, 3) Å/fs drawn at ``temperature`` K, net momentum removed (so KE ≈ (3N-3)/2·kB·T on average)."""
-    sigma = np.sqrt(BOLTZMANN_EV_PER_K * temperature / masses) * FS  # per atom, Å/fs
+    sigma = thermal_velocity_scale(masses, temperature)  # per atom, Å/fs
     velocities = rng.standard_normal((len(masses), 3)) * sigma[:, None]
     return remove_net_momentum(masses, velocities)
 
@@ -177,7 +177,7 @@ class LangevinBAOAB(_Integrator):
         self.friction_per_fs = float(friction_per_fs)
         self.rng = rng
         self._c1 = math.exp(-self.friction_per_fs * self.dt_fs)
-        sigma = np.sqrt(BOLTZMANN_EV_PER_K * self.temperature / self.masses) * FS  # Å/fs
+        sigma = thermal_velocity_scale(self.masses, self.temperature)  # Å/fs
         self._noise_scale = (math.sqrt(1.0 - self._c1**2) * sigma)[:, None]
 
     def run(self, state: MDState, n_steps: int, *, save_every: int = 1, frames: FrameBuffer | None = None) -> MDState:
