@@ -20,8 +20,19 @@ data's 0.5 fs step from the same start frames. Reported per row:
   row's speed falls as replicas stop (smaller batches), so the "speed only" rows time a full
   batch of learned steps (graph building included) and GFN2-xTB MD of one replica.
 
-Not measured here yet (issue 13 point 3): GFN2-xTB as an accuracy reference, bond/angle/dihedral
-JSD, VDOS peaks, learned-g and learned-energy tailoring rows, aspirin, plots.
+* ``bond_jsd`` / ``bond_jsd_max`` / ``angle_jsd`` / ``dihedral_jsd``: Jensen-Shannon divergence of
+  each internal coordinate's distribution against the reference MD (``evaluate.md_statistics``),
+  over every frame of every replica while it was physical;
+* ``vdos_peaks_cm`` / ``vdos_peak_shifts``: the three strongest peaks of the vibrational density of
+  states (replicas that ran to the end, both sampled every 5 fs, so both alias the O-H stretch the
+  same way) and their relative shifts from the reference's peaks;
+* ``mean_T_K`` / ``std_T_K`` for every row (an NVE row that cools shows here).
+
+Plots (PNG beside the JSON): total energy and temperature against time per variant, bond-length
+distributions against the reference, VDOS.
+
+Not measured here yet (issue 13 point 3): GFN2-xTB as an accuracy reference, learned-g tailoring
+rows, aspirin.
 """
 
 from __future__ import annotations
@@ -48,6 +59,10 @@ VARIANTS = {
     # the run's own energy head as the companion (skipped, with the reason, for a run without one);
     # its drift is not reported: the logged energies are the learned ones, not MMFF94's
     "learned NVE + learned-energy rescaling": {"ensemble": "nve", "rescale": True, "potential": "learned"},
+    # the energy-shell projection (positions and velocities): survives steps that rescaling cannot
+    "learned NVE + MMFF projection": {"ensemble": "nve", "rescale": "project"},
+    "learned NVE + learned-energy projection": {"ensemble": "nve", "rescale": "project", "potential": "learned"},
+    "learned NVT (CSVR) + MMFF projection": {"ensemble": "nvt", "thermostat": "csvr", "rescale": "project"},
 }
 TEMPERATURE_K = 300.0
 ERROR_TIME_FS = 100.0  # the position error is read this long after the start
@@ -69,8 +84,8 @@ def reference_md(run, frames: np.ndarray, steps_fs: float) -> dict:
     dt = traj.require_consecutive("reference MD")
     potential = make_potential("mmff", prepare_molecule(traj.metadata["smiles"]))
     masses, n_steps = traj.masses, int(round(steps_fs / dt))
-    save_every = max(1, n_steps // 400)
-    drifts, kinetic_std, wall, at_error_time = [], [], 0.0, []
+    save_every = max(1, int(round(run.step_fs / dt)))  # the learned step: spectra sampled alike
+    drifts, kinetic_std, wall, at_error_time, kept = [], [], 0.0, [], {"positions": [], "velocities": []}
     for frame in frames:
         energy, forces = potential.energy_forces(traj.positions[frame])
         state = MDState(traj.positions[frame].copy(), traj.velocities[frame].copy(), forces.copy(), energy)
@@ -84,10 +99,13 @@ def reference_md(run, frames: np.ndarray, steps_fs: float) -> dict:
         kinetic_std.append(kinetic.std())
         hit = np.flatnonzero(np.isclose(buffer.steps * dt, ERROR_TIME_FS))
         at_error_time.append(buffer.positions[hit[0]] if hit.size else np.full((traj.n_atoms, 3), np.nan))
+        kept["positions"].append(buffer.positions)
+        kept["velocities"].append(buffer.velocities)
+    saved = {key: np.stack(value, axis=1) for key, value in kept.items()}  # (T, B, N, 3)
     simulated_ps = len(frames) * n_steps * dt / 1000.0
     return {"variant": "MMFF94 MD (reference, 0.5 fs)", "n_replicas": len(frames), "physical_share": 1.0,
             "nve_drift_meV_per_atom_ps": float(np.mean(drifts)), "kinetic_std_eV": float(np.mean(kinetic_std)),
-            "ps_per_hour": simulated_ps / wall * 3600.0}, np.stack(at_error_time)
+            "ps_per_hour": simulated_ps / wall * 3600.0}, np.stack(at_error_time), saved
 
 
 def gfn2_speed(run, frame: int) -> dict:
@@ -139,6 +157,46 @@ def learned_row(name: str, options: dict, run_dir: str, start: str, replicas: in
     return row, frames, finished, time_ps, n_atoms
 
 
+def structure_row(reference_positions: np.ndarray, positions: np.ndarray, bonds) -> dict:
+    """Internal-coordinate divergences against the reference (``evaluate.md_statistics``), rounded."""
+    from chemnoether.evaluate.md_statistics import structure_jsd
+
+    if not len(positions):
+        return {"bond_jsd": float("nan"), "jsd_frames": 0}
+    values = structure_jsd(reference_positions.reshape(-1, *reference_positions.shape[-2:]), positions.reshape(-1, *positions.shape[-2:]), bonds)
+    return {**{k: round(v, 5) if isinstance(v, float) else v for k, v in values.items()}, "jsd_frames": int(len(positions.reshape(-1, *positions.shape[-2:])))}
+
+
+def plot_variants(curves: dict, stem: Path) -> None:
+    """``<stem>_energy_temperature.png``, ``<stem>_bonds.png``, ``<stem>_vdos.png``."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4))
+    axes = figure.subplots(1, 2)
+    for name, curve in curves.items():
+        axes[1].plot(curve["time_ps"], curve["T"], label=name, lw=1)
+        if "E" in curve:
+            axes[0].plot(curve["time_ps"], curve["E"] - curve["E"][0], label=name, lw=1)
+    axes[0].set(xlabel="time (ps)", ylabel="MMFF94 total energy - start (eV)")
+    axes[1].set(xlabel="time (ps)", ylabel="temperature (K)")
+    axes[0].set_title("means over the replicas still running", fontsize=8)
+    axes[1].legend(fontsize=6)
+    figure.tight_layout()
+    figure.savefig(f"{stem}_energy_temperature.png", dpi=120)
+    for key, xlabel, filename in (("bonds", "bond length (Å), all bonds", "bonds"), ("dos", "wavenumber (cm⁻¹)", "vdos")):
+        figure = Figure(figsize=(7, 4))
+        axis = figure.subplots()
+        for name, curve in curves.items():
+            if key == "bonds" and "bonds" in curve:
+                axis.hist(curve["bonds"], bins=np.linspace(0.8, 1.8, 201), density=True, histtype="step", label=name)
+            elif key == "dos" and "dos" in curve:
+                axis.plot(*curve["dos"], label=name, lw=1)
+        axis.set(xlabel=xlabel, ylabel="density")
+        axis.legend(fontsize=6)
+        figure.tight_layout()
+        figure.savefig(f"{stem}_{filename}.png", dpi=120)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir")
@@ -153,6 +211,8 @@ def main(argv=None) -> int:
     from chemnoether.train.run_dir import open_run
     from chemnoether.core.units import kinetic_energy
     from chemnoether.learned_md._physics import temperatures
+    from chemnoether.evaluate.physicality import strain_edges
+    from chemnoether.evaluate.md_statistics import coordinate_values, dos_peaks, internal_coordinates, peak_shifts, vibrational_dos
 
     run = open_run(args.run_dir)
     stride = max(1, (len(run.windows) - 1) // max(replicas - 1, 1)) if replicas > 1 else 1
@@ -160,7 +220,19 @@ def main(argv=None) -> int:
     frames_used = run.windows.starts[0:(replicas - 1) * stride + 1:stride]
     masses = run.trajectory.masses[run.topology.atom_index]
     rows = []
-    reference, reference_at_error_time = reference_md(run, frames_used, steps * run.step_fs)
+    reference, reference_at_error_time, reference_frames = reference_md(run, frames_used, steps * run.step_fs)
+    bonds = strain_edges(run)[0]
+    atom_index = run.topology.atom_index
+    reference_positions = reference_frames["positions"][..., atom_index, :]
+    reference_velocities = reference_frames["velocities"][..., atom_index, :]
+    reference.update(structure_row(reference_positions, reference_positions, bonds))
+    ref_freq, ref_dos = vibrational_dos(reference_velocities, masses, run.step_fs)
+    reference_peaks = dos_peaks(ref_freq, ref_dos)
+    ref_temps = np.stack([temperatures(masses, v) for v in reference_velocities])
+    reference.update(vdos_peaks_cm=reference_peaks.round(1).tolist(), mean_T_K=float(ref_temps.mean()), std_T_K=float(ref_temps.std()))
+    plots = {"reference": {"time_ps": np.arange(len(ref_temps)) * run.step_fs / 1000.0, "T": ref_temps.mean(axis=1),
+                           "bonds": coordinate_values(reference_positions, "bond", internal_coordinates(bonds)["bond"]).ravel(),
+                           "dos": (ref_freq, ref_dos)}}
     rows.append(reference)
     print(f"reference: {reference}", flush=True)
     for label, measure in (("GFN2-xTB speed", lambda: gfn2_speed(run, int(frames_used[0]))),
@@ -185,10 +257,27 @@ def main(argv=None) -> int:
                 row["nve_drift_meV_per_atom_ps"] = float(np.mean(np.abs(drifts)))
                 row["drift_over_reference_kinetic_std"] = row["nve_drift_meV_per_atom_ps"] * n_atoms / 1000 / reference["kinetic_std_eV"]
                 row["drift_averaged_over"] = int(finished.size)
-            if options["ensemble"] == "nvt" and finished.size:
+            if finished.size:  # temperatures after the first 20% of the run, replicas that finished
                 temps = np.stack([temperatures(masses, v) for v in frames["velocities"]])[len(time_ps) // 5:, finished]
-                row.update(mean_T_K=float(temps.mean()), std_T_K=float(temps.std()), target_T_K=TEMPERATURE_K,
-                           T_averaged_over=int(finished.size))
+                row.update(mean_T_K=float(temps.mean()), std_T_K=float(temps.std()), T_averaged_over=int(finished.size))
+                if options["ensemble"] == "nvt":
+                    row["target_T_K"] = TEMPERATURE_K
+            physical = frames["positions"][frames["alive"]]  # (frames x replicas while physical, N, 3)
+            row.update(structure_row(reference_positions, physical, bonds))
+            curve = {"time_ps": time_ps, "T": np.array([temperatures(masses, v[a]).mean() if a.any() else np.nan
+                                                         for v, a in zip(frames["velocities"], frames["alive"])])}
+            if len(physical):
+                curve["bonds"] = coordinate_values(physical, "bond", internal_coordinates(bonds)["bond"]).ravel()
+            if finished.size and len(time_ps) >= 8 and np.allclose(np.diff(frames["steps"]), 1):
+                freq, dos = vibrational_dos(frames["velocities"][:, finished], masses, row["dt_fs"])
+                peaks = dos_peaks(freq, dos)
+                row.update(vdos_peaks_cm=peaks.round(1).tolist(),
+                           vdos_peak_shifts=peak_shifts(reference_peaks, peaks).round(4).tolist(), vdos_over=int(finished.size))
+                curve["dos"] = (freq, dos)
+            if options.get("potential", "mmff") == "mmff":
+                change = total - total[0]  # per replica, so replicas that stop do not shift the mean
+                curve["E"] = np.array([c[a].mean() if a.any() else np.nan for c, a in zip(change, frames["alive"])])
+            plots[name] = curve
             hit = np.flatnonzero(np.isclose(frames["steps"] * row["dt_fs"], ERROR_TIME_FS))
             if hit.size and options["ensemble"] == "nve":
                 alive = np.flatnonzero(frames["alive"][hit[0]])
@@ -197,6 +286,7 @@ def main(argv=None) -> int:
             row["speed_vs_mmff_md"] = row["ps_per_hour"] / reference["ps_per_hour"]
             rows.append(row)
             print(f"{name}: {row}", flush=True)
+    plot_variants(plots, Path(args.out).with_suffix(""))
     write_results(args.out, rows, "cpu", preset=args.preset, replicas=replicas, steps=steps, run_dir=str(args.run_dir),
                   start=start, simulated_ps_per_replica=steps * run.step_fs / 1000.0)
     print(f"wrote {args.out}")

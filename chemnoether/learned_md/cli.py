@@ -12,6 +12,7 @@ import argparse
 # the argument types every command uses: one definition of what a count or a rate may be
 from chemnoether._cli_checks import positive_number as _positive_float
 from chemnoether._cli_checks import whole_number
+from chemnoether.errors import ConfigError
 
 _positive_int = whole_number(1)
 _non_negative_int = whole_number(0)
@@ -45,7 +46,11 @@ def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--friction", type=_positive_float, default=0.01, metavar="1/fs", help="Langevin friction (default 0.01)")
     parser.add_argument("--tau", type=_positive_float, default=100.0, metavar="FS", help="CSVR relaxation time (default 100)")
     parser.add_argument("--rescale", choices=("mmff", "learned", "none"), default="none",
-                        help="FlashMD energy rescaling against MMFF94 after each step (default none)")
+                        help="keep the total energy under this potential after each step: FlashMD velocity "
+                             "rescaling, or with --project the energy-shell projection (default none)")
+    parser.add_argument("--project", action="store_true",
+                        help="with --rescale: move positions and velocities onto the energy shell (survives a "
+                             "step that raised the potential above the total; see chemnoether.learned_md.projection)")
     parser.add_argument("--tailor", choices=TAILOR_CHOICES, default=None,
                         help="tailor every step with this g (chemnoether.noether.tailor; default: the run's own model)")
     parser.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K", help="inner tailoring steps")
@@ -62,6 +67,12 @@ def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _rescale_mode(args: argparse.Namespace) -> bool | str:
+    if args.project and args.rescale == "none":
+        raise ConfigError("--project needs --rescale mmff|learned: the potential whose energy shell it projects onto")
+    return "project" if args.project else args.rescale != "none"
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether md run``; print where the files went and how the replicas fared."""
     from chemnoether.evaluate.tailoring import TestTimeTailoring  # noqa: PLC0415
@@ -73,7 +84,7 @@ def run_command(args: argparse.Namespace) -> int:
     result = run_learned_md(
         args.run_dir, args.start, args.steps, args.out, replicas=args.replicas, ensemble=args.ensemble,
         thermostat=args.thermostat, temperature_K=args.temperature, friction_per_fs=args.friction, tau_fs=args.tau,
-        potential=args.rescale if args.rescale != "none" else "auto", rescale=args.rescale != "none", tailor=tailor,
+        potential=args.rescale if args.rescale != "none" else "auto", rescale=_rescale_mode(args), tailor=tailor,
         seed=args.seed, save_every=args.save_every, chunk_frames=args.chunk_frames, format=args.format,
         which=args.which, device=args.device, resume=not args.no_resume, progress=not args.quiet,
     )

@@ -2,7 +2,7 @@
 
 One step of every running replica (replicas are a batch, one model call for all of them)::
 
-    [thermostat half step]  ->  learned NVE step  ->  [energy rescaling]  ->  [thermostat half step]
+    [thermostat half step]  ->  learned NVE step  ->  [energy rescaling or projection]  ->  [thermostat half step]
 
 then the blow-up guard (``guards.replica_failures``, the rollouts' physicality check). A replica that fails (blows up, or has no
 real rescaling alpha) keeps its last good state, is marked stopped with a status row
@@ -29,7 +29,10 @@ from chemnoether.errors import ConfigError
 from chemnoether.evaluate.rollout import model_step, state_batch
 from chemnoether.core.units import kinetic_energy
 from chemnoether.learned_md.guards import replica_failures
+from chemnoether.learned_md.projection import project_to_energy
 from chemnoether.learned_md.rescale import CompanionPotential, potential_energies, rescale_to_energy
+
+RESCALE_MODES = (False, True, "velocities", "project")
 
 
 @dataclass
@@ -69,7 +72,9 @@ class LearnedMD:
         bonds: ``(src, dst)`` atom pairs whose strain marks a blow-up (``evaluate`` picks them).
         thermostat: ``None`` (NVE) or a half-step callable (``thermostats``).
         potential: a companion potential (``rescale``); energies are logged when given.
-        rescale: rescale velocities to conserve the total energy under ``potential``.
+        rescale: keep the total energy under ``potential`` after each learned step: ``True`` or
+            ``"velocities"`` scales the velocities (``rescale``, FlashMD); ``"project"`` moves
+            positions and velocities onto the energy shell (``projection``).
         rng: the generator of the thermostat's noise.
     """
 
@@ -83,10 +88,12 @@ class LearnedMD:
         bonds: tuple[np.ndarray, np.ndarray],
         thermostat=None,
         potential: CompanionPotential | None = None,
-        rescale: bool = False,
+        rescale: bool | str = False,
         rng: np.random.Generator | None = None,
         device: str | torch.device = "cpu",
     ):
+        if not any(rescale is mode or (isinstance(rescale, str) and rescale == mode) for mode in RESCALE_MODES):
+            raise ConfigError(f"rescale={rescale!r}: choose False, True (= 'velocities') or 'project'")
         if rescale and potential is None:
             raise ConfigError("rescale=True needs a companion potential (e.g. MMFFCompanion(smiles)) to rescale against")
         if not dt_fs > 0:
@@ -99,7 +106,8 @@ class LearnedMD:
         self.atomic_numbers = np.asarray(topology.template.atom_data[keys.ATOMIC_NUMBERS])
         self.thermostat = thermostat
         self.potential = potential
-        self.rescale = rescale
+        self.rescale = bool(rescale)
+        self.projection = rescale == "project"
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.device = torch.device(device)
         self.dtype = next((p.dtype for p in model.parameters()), torch.float32)
@@ -152,10 +160,16 @@ class LearnedMD:
         potential = np.full(len(idx), np.nan)
         alpha = np.full(len(idx), np.nan)
         if self.potential is not None and finite.any():
-            potential[finite] = potential_energies(self.potential, new_pos[finite])
-            if self.rescale:
+            if self.projection:  # it evaluates the potential itself, at the projected positions
+                new_pos[finite], new_vel[finite], potential[finite], alpha[finite], why = project_to_energy(
+                    self.masses, new_pos[finite], new_vel[finite], reference[finite], self.potential, self.dt_fs
+                )
+            else:
+                potential[finite] = potential_energies(self.potential, new_pos[finite])
+            if self.rescale and not self.projection:
                 scaled, alpha[finite], why = rescale_to_energy(self.masses, new_vel[finite], potential[finite], reference[finite])
                 new_vel[finite] = scaled
+            if self.rescale:
                 for row, reason in zip(np.flatnonzero(finite), why, strict=True):
                     reasons[row] = reason
         if self.thermostat is not None:

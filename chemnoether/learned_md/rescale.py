@@ -115,11 +115,18 @@ class LearnedCompanion:
         self.dtype = next(model.parameters()).dtype
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
+        pos = positions.detach().to("cpu", torch.float64).numpy()
+        return self.model.potential_energy(self._batch(pos)).detach().to(positions.device, torch.float64)
+
+    def energy_and_gradient(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(V (B,), dV/dx (B, N, 3))``: the energy head and minus its forces (for the projection)."""
+        energy, forces = self.model.energy_and_forces(self._batch(np.asarray(positions, dtype=np.float64)))
+        return energy.detach().to(torch.float64), -forces.detach().to(torch.float64).reshape(np.shape(positions))
+
+    def _batch(self, positions: np.ndarray):
         from chemnoether.evaluate.rollout import state_batch  # noqa: PLC0415 - DGL graph building on use
 
-        pos = positions.detach().to("cpu", torch.float64).numpy()
-        batch = state_batch(self.topology, pos, np.zeros_like(pos), self.dt_fs, device=self.device, dtype=self.dtype)
-        return self.model.potential_energy(batch).detach().to(positions.device, torch.float64)
+        return state_batch(self.topology, positions, np.zeros_like(positions), self.dt_fs, device=self.device, dtype=self.dtype)
 
 
 def alpha_error(replica: int, step: int, reason: str) -> SimulationError:

@@ -62,7 +62,7 @@ def run_learned_md(
     friction_per_fs: float = 0.01,
     tau_fs: float = 100.0,
     potential="auto",
-    rescale: bool = False,
+    rescale: bool | str = False,
     tailor=None,
     seed: int = 0,
     save_every: int = 1,

@@ -47,7 +47,7 @@ def open_learned_md(
     friction_per_fs: float = 0.01,
     tau_fs: float = 100.0,
     potential="auto",
-    rescale: bool = False,
+    rescale: bool | str = False,
     tailor=None,
     seed: int = 0,
     which: str = "best",
@@ -62,7 +62,8 @@ def open_learned_md(
             all its atoms, else none), ``"mmff"``, ``"learned"`` (the run's own energy head,
             ``model.energy_head: true``), ``"none"``, or a callable positions (B, N, 3) Å -> (B,)
             eV. Its energies go to the log.
-        rescale: FlashMD energy rescaling against ``potential`` (``chemnoether.learned_md.rescale``).
+        rescale: keep the total energy under ``potential``: ``True`` / ``"velocities"`` (FlashMD
+            rescaling, ``rescale``) or ``"project"`` (the energy-shell projection, ``projection``).
         tailor: ``None``, a test-time g name (``linear_momentum``, ``angular_momentum``, ``energy``,
             ``learned``) or a ``TestTimeTailoring``: every step is tailored with
             ``chemnoether.noether.tailor`` (a meta-tailored run tailors anyway).
@@ -89,7 +90,7 @@ def open_learned_md(
         "temperature_K": temperature_K, "friction_per_fs": friction_per_fs if bath is not None and thermostat == "langevin" else None,
         "tau_fs": tau_fs if bath is not None and thermostat == "csvr" else None,
         "potential": potential if isinstance(potential, str) else f"callable {type(potential).__name__}",
-        "rescale": bool(rescale), "tailor": None if tailor is None else str(getattr(tailor, "g", tailor)), "seed": int(seed),
+        "rescale": rescale if isinstance(rescale, str) else bool(rescale), "tailor": None if tailor is None else str(getattr(tailor, "g", tailor)), "seed": int(seed),
     }
     return LearnedMDSession(run, engine, settings)
 

@@ -37,3 +37,10 @@ def test_md_run_rejects_a_bad_step_count(tmp_path, md_run, capsys):
     with pytest.raises(SystemExit):
         _main(["run", str(md_run), "--start", "test:0", "--steps", "0", "-o", str(tmp_path / "md")])
     assert "must be a whole number >= 1" in capsys.readouterr().err
+
+
+def test_md_run_refuses_a_projection_without_a_potential(tmp_path, md_run, capsys):
+    code = _main(["run", str(md_run), "--start", "test:0", "--steps", "2", "--project", "-o", str(tmp_path / "md"), "-q"])
+    assert code == 2
+    assert "--project needs --rescale" in capsys.readouterr().err
+    assert not (tmp_path / "md").exists()  # refused before any work
