@@ -11,19 +11,15 @@ Node features (invariant, per atom), ``config.features``:
 * ``"graph"``: the RDKit atom features (``keys.NODE_ATTRS``: element, degree, hybridisation, ...)
   next to the mean of those of the bonded neighbours, so that an H on a C differs from an H on an
   O. Fixed per molecule: the head then predicts one density per atom, the natural reading of a
-  spectrum. Alone (no window statistics) it generalised worst on held-out molecules (coverage
-  0.75-0.86: RDKit labels of unseen atom kinds, such as an amide N, map to confident but wrong
-  variances).
+  spectrum. Alone it generalises worst to held-out molecules: an RDKit label of an atom kind the
+  head never saw (an amide N) maps to a confident but wrong variance.
 * ``"equivariant"``: ``EquivariantDynamics.node_scalars`` of the state at the window's last
   observed frame (invariants of positions and velocities), the encoder trained jointly or frozen
   (``freeze_encoder``; pass a trained model to ``GPNodeModel(encoder=...)``).
 * ``"both"`` (the default): the two concatenated, the interaction network's embeddings next to
-  the atom's chemical labels. Chosen on the validation molecules (paracetamol,
-  4-hydroxybenzaldehyde): with a one-block encoder it put every C-H, O-H and C=O peak within 5%
-  (``"equivariant"`` alone put paracetamol's amide C=O 10% too high), at about the same coverage
-  (0.945 against 0.956) and NLL (-0.36 against -0.39).
-* ``"window"``: none of the above, only the window statistics below (the default before the
-  interaction network's embeddings were: cheapest, as well calibrated, no encoder).
+  the atom's chemical labels (chosen on the validation molecules; the comparison is in
+  ``benchmarks/README.md``, "Spectral-density GP node heads").
+* ``"window"``: none of the above, only the window statistics below (cheapest, no encoder).
 * plus, with ``window_lags > 0``, ``window_autocorrelation`` of the observed window itself
   (invariant dot products of each atom's velocities at lags 0..lags-1): the head then knows how
   strongly each atom moves in this window, which graph features cannot tell, and its forecast
@@ -38,9 +34,8 @@ one molecule share one encoder call, and the head conditions straight from its l
 LMC edges (``lmc_edges``): the bonds, with the bond order as edge feature, so bonded atoms share
 processes (a C-H stretch moves both atoms). Loss (``config.loss``): ``"marginal"`` (the window's
 negative log marginal likelihood), ``"predictive"`` (the Gaussian NLL of the forecast frames) or
-``"both"`` (their sum, the default), both per value in the head's normalised units. The marginal
-likelihood alone left the forecasts overconfident at the later horizon frames (95% coverage
-falling from 0.97 at the first forecast frame to 0.89 at the fourth, on the training molecules). Training draws
+``"both"`` (their sum, the default), both per value in the head's normalised units: the marginal
+likelihood alone leaves the forecasts overconfident at the later horizon frames. Training draws
 ``windows_per_step`` windows per step, molecules uniformly, starts uniformly; seeded.
 
 Why a loop of its own rather than ``chemnoether.train.fit``: ``fit`` trains on a fixed dataset of
