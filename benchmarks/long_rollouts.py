@@ -139,6 +139,32 @@ def learned_speed(run_dir: str, start: str, replicas: int) -> dict:
             "seconds_per_step": seconds, "ps_per_hour": replicas * session.engine.dt_fs / 1000.0 / seconds * 3600.0}
 
 
+def one_step_row(run, count: int = 48) -> dict:
+    """One learned step from ``count`` true test states against the true next state: does the model
+    keep the temperature (speed per element) before any rollout error piles up?"""
+    from chemnoether.evaluate.rollout import model_step
+    from chemnoether.learned_md._physics import temperatures
+    from chemnoether.train.run_dir import true_states
+
+    windows = run.windows
+    starts = windows.starts[:: max(1, len(windows.starts) // count)][:count]
+    stride = int(round(run.step_fs / run.trajectory.require_consecutive("one-step check")))
+    pos, vel = true_states(windows, starts)
+    true_pos, true_vel = true_states(windows, starts + stride)
+    dtype = next(run.model.parameters()).dtype
+    pred_pos, pred_vel = model_step(run.model, run.topology, pos, vel, run.step_fs, device="cpu", dtype=dtype)
+    masses = run.trajectory.masses[run.topology.atom_index]
+    numbers = run.trajectory.atomic_numbers[run.topology.atom_index]
+    row = {"variant": "one learned step from true test states", "n_states": len(starts),
+           "T_true_next_K": float(temperatures(masses, true_vel).mean()), "T_pred_next_K": float(temperatures(masses, pred_vel).mean()),
+           "velocity_rmse_over_rms": float(np.sqrt(((pred_vel - true_vel) ** 2).mean() / (true_vel**2).mean())),
+           "position_rmse_A": float(np.sqrt(((pred_pos - true_pos) ** 2).mean()))}
+    for z in np.unique(numbers):
+        mask = numbers == z
+        row[f"speed_ratio_Z{int(z)}"] = float(np.sqrt((pred_vel[:, mask] ** 2).sum() / (true_vel[:, mask] ** 2).sum()))
+    return row
+
+
 def learned_row(name: str, options: dict, run_dir: str, start: str, replicas: int, steps: int, folder: Path) -> dict:
     from chemnoether.learned_md import read_frames, run_learned_md
 
@@ -171,12 +197,13 @@ def plot_variants(curves: dict, stem: Path) -> None:
     """``<stem>_energy_temperature.png``, ``<stem>_bonds.png``, ``<stem>_vdos.png``."""
     from matplotlib.figure import Figure
 
+    colour = {name: f"C{i % 10}" for i, name in enumerate(curves)}  # one colour per variant in every panel
     figure = Figure(figsize=(11, 4))
     axes = figure.subplots(1, 2)
     for name, curve in curves.items():
-        axes[1].plot(curve["time_ps"], curve["T"], label=name, lw=1)
+        axes[1].plot(curve["time_ps"], curve["T"], label=name, lw=1, color=colour[name])
         if "E" in curve:
-            axes[0].plot(curve["time_ps"], curve["E"] - curve["E"][0], label=name, lw=1)
+            axes[0].plot(curve["time_ps"], curve["E"] - curve["E"][0], label=name, lw=1, color=colour[name])
     axes[0].set(xlabel="time (ps)", ylabel="MMFF94 total energy - start (eV)")
     axes[1].set(xlabel="time (ps)", ylabel="temperature (K)")
     axes[0].set_title("means over the replicas still running", fontsize=8)
@@ -188,9 +215,10 @@ def plot_variants(curves: dict, stem: Path) -> None:
         axis = figure.subplots()
         for name, curve in curves.items():
             if key == "bonds" and "bonds" in curve:
-                axis.hist(curve["bonds"], bins=np.linspace(0.8, 1.8, 201), density=True, histtype="step", label=name)
+                axis.hist(curve["bonds"], bins=np.linspace(0.8, 1.8, 201), density=True, histtype="step", label=name,
+                          color=colour[name])
             elif key == "dos" and "dos" in curve:
-                axis.plot(*curve["dos"], label=name, lw=1)
+                axis.plot(*curve["dos"], label=name, lw=1, color=colour[name])
         axis.set(xlabel=xlabel, ylabel="density")
         axis.legend(fontsize=6)
         figure.tight_layout()
@@ -235,6 +263,8 @@ def main(argv=None) -> int:
                            "dos": (ref_freq, ref_dos)}}
     rows.append(reference)
     print(f"reference: {reference}", flush=True)
+    rows.append(one_step_row(run))
+    print(f"one step: {rows[-1]}", flush=True)
     for label, measure in (("GFN2-xTB speed", lambda: gfn2_speed(run, int(frames_used[0]))),
                            ("learned speed", lambda: learned_speed(args.run_dir, start, replicas))):
         try:
