@@ -17,7 +17,8 @@ from chemnoether.errors import ConfigError
 _positive_int = whole_number(1)
 _non_negative_int = whole_number(0)
 
-TAILOR_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned")
+# evaluate.tailoring.TEST_TIME_GS, spelled out so that parsing does not import the tailoring stack
+TAILOR_CHOICES = ("linear_momentum", "angular_momentum", "energy", "learned", "anchored", "learned_energy")
 
 
 def add_run_parser(md_subparsers) -> argparse.ArgumentParser:

@@ -44,3 +44,10 @@ def test_md_run_refuses_a_projection_without_a_potential(tmp_path, md_run, capsy
     assert code == 2
     assert "--project needs --rescale" in capsys.readouterr().err
     assert not (tmp_path / "md").exists()  # refused before any work
+
+
+def test_md_run_offers_every_test_time_g():
+    from chemnoether.evaluate.tailoring import TEST_TIME_GS
+    from chemnoether.learned_md.cli import TAILOR_CHOICES
+
+    assert sorted(TAILOR_CHOICES) == sorted(TEST_TIME_GS)
