@@ -18,7 +18,7 @@ data's 0.5 fs step from the same start frames. Reported per row:
 * ``ps_per_hour``: simulated ps per wall-clock hour summed over replicas, and its ratio to the
   MMFF94 MD (one numpy Verlet loop per replica, same cores) measured in the same run. A variant
   row's speed falls as replicas stop (smaller batches), so the "speed only" rows time a full
-  batch of learned steps (graph building included) and GFN2-xTB MD of one replica.
+  batch of learned steps (graph building included).
 
 * ``bond_jsd`` / ``bond_jsd_max`` / ``angle_jsd`` / ``dihedral_jsd``: Jensen-Shannon divergence of
   each internal coordinate's distribution against the reference MD (``evaluate.md_statistics``),
@@ -31,7 +31,10 @@ data's 0.5 fs step from the same start frames. Reported per row:
 Plots (PNG beside the JSON): total energy and temperature against time per variant, bond-length
 distributions against the reference, VDOS.
 
-Not measured here yet (issue 13 point 3): GFN2-xTB as an accuracy reference, aspirin.
+* a GFN2-xTB MD row (tblite) from the same frames: a second physical reference, whose divergence
+  from MMFF94 says how large a JSD two sound potentials give, and the speed peer.
+
+Not measured here yet (issue 13 point 3): aspirin.
 """
 
 from __future__ import annotations
@@ -69,7 +72,6 @@ VARIANTS = {
 TEMPERATURE_K = 300.0
 ERROR_TIME_FS = 100.0  # the position error is read this long after the start
 SPEED_CALLS = 20  # learned steps timed at full batch for the speed row
-GFN2_STEPS = 200  # GFN2-xTB MD steps timed for its speed (0.1 ps at 0.5 fs)
 
 
 def drift_meV_per_atom_ps(time_ps: np.ndarray, total_eV: np.ndarray, n_atoms: int) -> float:
@@ -77,14 +79,15 @@ def drift_meV_per_atom_ps(time_ps: np.ndarray, total_eV: np.ndarray, n_atoms: in
     return float(np.polyfit(time_ps, total_eV, 1)[0]) * 1000.0 / n_atoms
 
 
-def reference_md(run, frames: np.ndarray, steps_fs: float) -> dict:
-    """MMFF94 NVE velocity Verlet at the data's step from each start frame: drift, KE std, speed."""
+def reference_md(run, frames: np.ndarray, steps_fs: float, kind: str = "mmff") -> dict:
+    """NVE velocity Verlet (``kind``: MMFF94, or GFN2-xTB through tblite) at the data's step from
+    each start frame: drift, KE std, speed, and the frames every learned step for the statistics."""
     from chemnoether.simulation.generate import make_potential, prepare_molecule
     from chemnoether.simulation.integrators import FrameBuffer, MDState, VelocityVerlet, kinetic_energy
 
     traj = run.trajectory
     dt = traj.require_consecutive("reference MD")
-    potential = make_potential("mmff", prepare_molecule(traj.metadata["smiles"]))
+    potential = make_potential(kind, prepare_molecule(traj.metadata["smiles"]))
     masses, n_steps = traj.masses, int(round(steps_fs / dt))
     save_every = max(1, int(round(run.step_fs / dt)))  # the learned step: spectra sampled alike
     drifts, kinetic_std, wall, at_error_time, kept = [], [], 0.0, [], {"positions": [], "velocities": []}
@@ -105,25 +108,10 @@ def reference_md(run, frames: np.ndarray, steps_fs: float) -> dict:
         kept["velocities"].append(buffer.velocities)
     saved = {key: np.stack(value, axis=1) for key, value in kept.items()}  # (T, B, N, 3)
     simulated_ps = len(frames) * n_steps * dt / 1000.0
-    return {"variant": "MMFF94 MD (reference, 0.5 fs)", "n_replicas": len(frames), "physical_share": 1.0,
+    label = {"mmff": "MMFF94 MD (reference, 0.5 fs)", "gfn2": "GFN2-xTB MD (0.5 fs, from the same MMFF94 frames)"}[kind]
+    return {"variant": label, "n_replicas": len(frames), "physical_share": 1.0,
             "nve_drift_meV_per_atom_ps": float(np.mean(drifts)), "kinetic_std_eV": float(np.mean(kinetic_std)),
             "ps_per_hour": simulated_ps / wall * 3600.0}, np.stack(at_error_time), saved
-
-
-def gfn2_speed(run, frame: int) -> dict:
-    """GFN2-xTB (tblite) velocity-Verlet MD of one replica at 0.5 fs: simulated ps per hour."""
-    from chemnoether.simulation.generate import make_potential, prepare_molecule
-    from chemnoether.simulation.integrators import MDState, VelocityVerlet
-
-    traj = run.trajectory
-    potential = make_potential("gfn2", prepare_molecule(traj.metadata["smiles"]))
-    energy, forces = potential.energy_forces(traj.positions[frame])
-    state = MDState(traj.positions[frame].copy(), traj.velocities[frame].copy(), forces.copy(), energy)
-    began = time.perf_counter()
-    VelocityVerlet(potential, traj.masses, 0.5).run(state, GFN2_STEPS)
-    wall = time.perf_counter() - began
-    return {"variant": "GFN2-xTB MD (speed only, 0.5 fs, 1 replica)", "n_replicas": 1,
-            "ps_per_hour": GFN2_STEPS * 0.5 / 1000.0 / wall * 3600.0}
 
 
 def learned_speed(run_dir: str, start: str, replicas: int) -> dict:
@@ -267,8 +255,24 @@ def main(argv=None) -> int:
     print(f"reference: {reference}", flush=True)
     rows.append(one_step_row(run))
     print(f"one step: {rows[-1]}", flush=True)
-    for label, measure in (("GFN2-xTB speed", lambda: gfn2_speed(run, int(frames_used[0]))),
-                           ("learned speed", lambda: learned_speed(args.run_dir, start, replicas))):
+    try:  # GFN2-xTB from the same frames: a second physical reference (and the speed peer)
+        gfn2, _, gfn2_frames = reference_md(run, frames_used, steps * run.step_fs, kind="gfn2")
+        gfn2_velocities = gfn2_frames["velocities"][..., atom_index, :]
+        gfn2.update(structure_row(reference_positions, gfn2_frames["positions"][..., atom_index, :], bonds))
+        freq, dos = vibrational_dos(gfn2_velocities, masses, run.step_fs)
+        gfn2_temps = np.stack([temperatures(masses, v) for v in gfn2_velocities])
+        gfn2.update(vdos_peaks_cm=dos_peaks(freq, dos).round(1).tolist(),
+                    vdos_peak_shifts=peak_shifts(reference_peaks, dos_peaks(freq, dos)).round(4).tolist(),
+                    mean_T_K=float(gfn2_temps.mean()), std_T_K=float(gfn2_temps.std()))
+        gfn2["speed_vs_mmff_md"] = gfn2["ps_per_hour"] / reference["ps_per_hour"]
+        plots["GFN2-xTB MD"] = {"time_ps": plots["reference"]["time_ps"], "T": gfn2_temps.mean(axis=1), "dos": (freq, dos),
+                                "bonds": coordinate_values(gfn2_frames["positions"][..., atom_index, :], "bond",
+                                                           internal_coordinates(bonds)["bond"]).ravel()}
+    except Exception as err:  # tblite missing, SCF failure: a row that says why
+        gfn2 = mark_skipped({"variant": "GFN2-xTB MD"}, "GFN2-xTB MD", err)
+    rows.append(gfn2)
+    print(f"GFN2-xTB: {gfn2}", flush=True)
+    for label, measure in (("learned speed", lambda: learned_speed(args.run_dir, start, replicas)),):
         try:
             row = measure()
             row["speed_vs_mmff_md"] = row["ps_per_hour"] / reference["ps_per_hour"]
@@ -318,6 +322,10 @@ def main(argv=None) -> int:
             row["speed_vs_mmff_md"] = row["ps_per_hour"] / reference["ps_per_hour"]
             rows.append(row)
             print(f"{name}: {row}", flush=True)
+    if "ps_per_hour" in gfn2:
+        for row in rows:
+            if "ps_per_hour" in row and row is not gfn2:
+                row["speed_vs_gfn2_md"] = row["ps_per_hour"] / gfn2["ps_per_hour"]
     plot_variants(plots, Path(args.out).with_suffix(""))
     write_results(args.out, rows, "cpu", preset=args.preset, replicas=replicas, steps=steps, run_dir=str(args.run_dir),
                   start=start, simulated_ps_per_replica=steps * run.step_fs / 1000.0)
