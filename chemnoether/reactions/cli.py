@@ -57,7 +57,7 @@ def read_reaction_table(path: Path, column: str):
 
 def score_reactions_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether score-reactions``: score, write, and summarise the failures."""
-    from chemnoether.reactions.api import COLUMNS, score_reactions  # lazy: keeps e3nn and DGL out of `chemnoether --help`
+    from chemnoether.reactions.api import COLUMNS, score_reactions  # lazy: keeps e3nn out of `chemnoether --help`
 
     check_output_file(args.output, "-o")  # before the scoring, not after it
     table = read_reaction_table(Path(args.input), args.column)
