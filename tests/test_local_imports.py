@@ -13,8 +13,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "chemnoether"
-# learned_md/ is being reworked on another branch; drop it from here once its imports carry the comment
-PENDING = ("learned_md",)
+# being reworked on other branches (learned MD; the DGL import fix): drop each from here once its
+# function-local imports carry a reason or move to module level
+PENDING = ("learned_md", "_dgl_compat.py")
 LIBRARIES = {"DGL": "dgl", "RDKit": "rdkit", "ASE": "ase", "SciPy": "scipy", "pandas": "pandas", "e3nn": "e3nn",
              "matplotlib": "matplotlib", "tblite": "tblite", "gpytorch": "gpytorch", "tensorboard": "tensorboard"}
 KEEPS = re.compile(r"lazy: keeps (?P<libraries>.+?) out of `(?P<target>import chemnoether[\w.]*|chemnoether --help)`")
