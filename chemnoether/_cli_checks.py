@@ -58,7 +58,7 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
 
 def check_ase_format(name: str, option: str = "--format") -> str:
     """``name`` is a format ``ase.io.write`` can write."""
-    from ase.io.formats import ioformats  # noqa: PLC0415 - ASE only when the command runs
+    from ase.io.formats import ioformats  # lazy: keeps ASE out of `import chemnoether._cli_checks`
 
     writable = sorted(key for key, fmt in ioformats.items() if fmt.can_write)
     if name not in writable:

@@ -10,14 +10,23 @@ import time
 import traceback
 from pathlib import Path
 
+import pandas as pd
+
+# every subcommand's parser is built for any command line (--help included), so its module and the
+# libraries it loads are needed anyway: imported here, not lazily
 from chemnoether._cli_checks import SIGNAL_EXIT, Terminated, check_output_file, sigterm_raises, signal_name
 from chemnoether.errors import ChemNoetherError
+from chemnoether.evaluate.cli import add_evaluate_parsers
+from chemnoether.featurize.batch import featurize_dataframe
+from chemnoether.featurize.io import save_graphs, status_path
+from chemnoether.learned_md.cli import add_run_parser
+from chemnoether.reactions.cli import add_score_reactions_parser
+from chemnoether.simulation.cli import add_generate_parser
+from chemnoether.train.cli import add_train_parser
 
 
 def _read_table(path: Path, column: str):
     """The input rows; a .smi file gives one row per line (blank lines too), so row i is line i + 1."""
-    import pandas as pd  # noqa: PLC0415 - keep `chemnoether --help` fast
-
     if not path.is_file():
         raise ChemNoetherError(f"input file {path} does not exist (or is a folder); pass a CSV or .smi file")
     try:
@@ -40,8 +49,6 @@ def _read_table(path: Path, column: str):
 
 
 def _read_smi(path: Path, column: str):
-    import pandas as pd  # noqa: PLC0415
-
     # RDKit's .smi layout: SMILES, then an optional name, whitespace separated, no header. A blank
     # line stays a (failed) row so that status row numbers match file lines; trailing ones go.
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -54,9 +61,6 @@ def _read_smi(path: Path, column: str):
 
 
 def _featurize_command(args: argparse.Namespace) -> int:
-    from chemnoether.featurize.batch import featurize_dataframe  # noqa: PLC0415
-    from chemnoether.featurize.io import save_graphs, status_path  # noqa: PLC0415
-
     out = check_output_file(args.output, "-o")
     check_output_file(status_path(out), "-o (its status table)")
     table = _read_table(Path(args.input), args.smiles_column)
@@ -133,21 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     feat.set_defaults(run=_featurize_command)
 
-    from chemnoether.learned_md.cli import add_run_parser  # noqa: PLC0415 - argparse only; MD imports run with the command
-    from chemnoether.simulation.cli import add_generate_parser  # noqa: PLC0415
-
     md = commands.add_parser("md", help="molecular dynamics: generate reference trajectories, run learned MD")
     md_commands = md.add_subparsers(dest="md_command", required=True)
     add_generate_parser(md_commands)
     add_run_parser(md_commands)
-    from chemnoether.train.cli import add_train_parser  # noqa: PLC0415 - argparse only until the command runs
-
     add_train_parser(commands)
-    from chemnoether.evaluate.cli import add_evaluate_parsers  # noqa: PLC0415 - argparse only until a command runs
-
     add_evaluate_parsers(commands)
-    from chemnoether.reactions.cli import add_score_reactions_parser  # noqa: PLC0415 - argparse only until the command runs
-
     add_score_reactions_parser(commands)
     return parser
 

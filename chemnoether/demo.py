@@ -8,17 +8,22 @@ a generated MMFF94 trajectory with its energy-conservation report and learning w
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from ase.build import bulk
 
 import chemnoether
 from chemnoether import keys
+from chemnoether.data import time_block_windows
 from chemnoether.featurize import SUBGRAPH_TYPES, atoms_to_graph, featurize_dataframe
 from chemnoether.featurize.io import save_graphs
+from chemnoether.simulation import generate_md
+from chemnoether.simulation.report import energy_report, format_report
 
 
 def demo_molecules() -> pd.DataFrame:
@@ -53,10 +58,6 @@ def _summary(table: pd.DataFrame, result) -> pd.DataFrame:
 
 def _md_demo(folder: Path) -> None:
     """Real MD (MMFF94, NVE, 0.5 fs) of ethanol, its energy report, and leakage-free windows."""
-    from chemnoether.data import time_block_windows  # noqa: PLC0415
-    from chemnoether.simulation import generate_md  # noqa: PLC0415
-    from chemnoether.simulation.report import energy_report, format_report  # noqa: PLC0415
-
     start = time.perf_counter()
     traj = generate_md("ethanol", 4000, out=folder, progress=False, resume=False)
     elapsed = time.perf_counter() - start
@@ -74,8 +75,6 @@ def _md_demo(folder: Path) -> None:
 
 def _md17_recipe(folder: Path, epochs: int | None) -> None:
     """The MD17-protocol quick preset end to end: generate, train ours and EGNN, evaluate, table."""
-    import importlib.util  # noqa: PLC0415
-
     script = _recipes_dir() / "md17" / "compare.py"
     if not script.exists():
         print(f"\nMD17 recipe: {script} not found (run the demo from a source checkout); skipped")
@@ -112,8 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{int(result.ok.sum())} of {len(table)} rows featurised in {elapsed * 1000:.0f} ms; failures:")
         for name, error in zip(summary["name"][~result.ok], result.failures()["error"], strict=True):
             print(f"  {name}: {error}")
-
-    from ase.build import bulk  # noqa: PLC0415
 
     crystal = bulk("Cu", "fcc", a=3.61).repeat((2, 2, 2))
     graph = atoms_to_graph(crystal, cutoff=3.0)

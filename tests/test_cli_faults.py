@@ -80,9 +80,7 @@ def bad_output_paths(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 @pytest.mark.parametrize("case", ["folder", "under a file"])
 def test_featurize_checks_the_output_before_any_work(tmp_path, capsys, monkeypatch, case):
-    import chemnoether.featurize.batch as batch  # noqa: PLC0415
-
-    monkeypatch.setattr(batch, "featurize_dataframe", not_called)
+    monkeypatch.setattr("chemnoether.cli.featurize_dataframe", not_called)  # where the CLI looks it up
     source = tmp_path / "in.csv"
     source.write_text("smiles\nCCO\n")
     out, expected = bad_output_paths(tmp_path)[case]
@@ -203,12 +201,10 @@ def test_train_names_an_empty_last_pt(tmp_path, capsys):
 
 
 def test_an_unexpected_error_is_one_line_and_exit_1_unless_debug(tmp_path, capsys, monkeypatch):
-    import chemnoether.featurize.batch as batch  # noqa: PLC0415
-
     def broken(*args, **kwargs):
         raise RuntimeError("a library failed")
 
-    monkeypatch.setattr(batch, "featurize_dataframe", broken)
+    monkeypatch.setattr("chemnoether.cli.featurize_dataframe", broken)
     source = tmp_path / "in.csv"
     source.write_text("smiles\nCCO\n")
     code, err = run_main(["featurize", source, "-o", tmp_path / "g.bin"], capsys)
@@ -227,13 +223,12 @@ def test_the_environment_variable_asks_for_the_traceback_too(tmp_path, capsys, m
 
 
 def test_a_failure_during_work_exits_1(tmp_path, capsys, monkeypatch):
-    import chemnoether.simulation.generate as generate  # noqa: PLC0415
     from chemnoether.errors import SimulationError  # noqa: PLC0415
 
     def unstable(*args, **kwargs):
         raise SimulationError("MD became unstable at step 3")
 
-    monkeypatch.setattr(generate, "generate_md", unstable)
+    monkeypatch.setattr("chemnoether.simulation.cli.generate_md", unstable)
     code, err = run_main(["md", "generate", "ethanol", "--steps", "10", "-o", tmp_path / "md", "-q"], capsys)
     assert code == 1 and "unstable at step 3" in one_error_line(err, "md generate")
 

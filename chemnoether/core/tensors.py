@@ -76,8 +76,7 @@ class GraphTensors:
         ``non_blocking`` are as for ``Tensor.to``. Fields neither moved nor cast share memory
         with the graph's, as DGL's own views do: copy before editing them in place.
         """
-        # DGL is imported only when a DGL graph is converted: the core stays torch-only
-        from chemnoether.core.dgl_bridge import graph_tensor_fields  # noqa: PLC0415
+        from chemnoether.core.dgl_bridge import graph_tensor_fields  # lazy: keeps DGL out of `import chemnoether.core`
 
         return cls(**graph_tensor_fields(graph)).to(device, dtype=dtype, non_blocking=non_blocking)
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from ase import units
+from ase.data import atomic_masses
+from ase.io import read
+from ase.io.formats import filetype, ioformats
 
 from chemnoether.data.trajectory import Trajectory
 from chemnoether.errors import TrajectoryFormatError
@@ -54,8 +57,6 @@ def read_ase_frames(path: Path, format: str | None, dt_fs: float | None) -> Traj
 
 
 def _ase_format(path: Path, format: str | None) -> str:  # noqa: A002
-    from ase.io.formats import filetype, ioformats  # noqa: PLC0415
-
     if format is None:
         try:
             guess = filetype(str(path))
@@ -76,8 +77,6 @@ def _ase_format(path: Path, format: str | None) -> str:  # noqa: A002
 
 
 def _read_all(path: Path, format_name: str, guessed: bool) -> list:
-    from ase.io import read  # noqa: PLC0415
-
     how = f"as {format_name!r}" + (" (ase.io's guess; pass format= if it is wrong)" if guessed else "")
     try:
         frames = read(str(path), ":", format=format_name)
@@ -111,8 +110,6 @@ def _fixed_cell(path: Path, frames: list) -> tuple[np.ndarray | None, np.ndarray
 
 
 def _standard_masses(numbers: np.ndarray) -> np.ndarray:
-    from ase.data import atomic_masses  # noqa: PLC0415
-
     return atomic_masses[np.clip(numbers, 0, len(atomic_masses) - 1)]  # unknown Z: Trajectory refuses it
 
 

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.data import atomic_masses
+from ase.io import write as write_frames
 
 from chemnoether._atomic import atomic_write
 from chemnoether.errors import TrajectoryFormatError
@@ -131,8 +135,6 @@ class Trajectory:
     @property
     def masses(self) -> np.ndarray:
         """(N,) standard atomic masses, amu (the ones MD was run with, unless metadata says otherwise)."""
-        from ase.data import atomic_masses  # noqa: PLC0415
-
         if "masses" in self.metadata:
             return np.asarray(self.metadata["masses"], dtype=np.float64)
         return atomic_masses[self.atomic_numbers].astype(np.float64)
@@ -141,8 +143,6 @@ class Trajectory:
         """(T,) kinetic energy of every frame, eV."""
         if self.velocities is None:
             raise TrajectoryFormatError(f"{self._where()}: no velocities, so no kinetic energy")
-        from ase import units  # noqa: PLC0415
-
         # amu * (Å/fs)^2 -> eV: ASE's velocity unit is Å / (ASE time unit), with fs = units.fs
         v_ase = self.velocities / units.fs
         return 0.5 * np.einsum("n,tni->t", self.masses, v_ase**2)
@@ -249,9 +249,6 @@ class Trajectory:
 
     def to_atoms(self, frame: int = 0):
         """Frame ``frame`` as ``ase.Atoms`` (velocities in ASE units, energy and forces attached)."""
-        from ase import Atoms, units  # noqa: PLC0415
-        from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
-
         atoms = Atoms(
             numbers=self.atomic_numbers,
             positions=self.positions[frame],
@@ -275,11 +272,9 @@ class Trajectory:
 
     def write(self, path: str | os.PathLike, format: str | None = None) -> Path:  # noqa: A002 - ase.io's name
         """Write every frame with ``ase.io`` (extxyz, .traj, ...) for viewers; not lossless (use ``save``)."""
-        from ase.io import write  # noqa: PLC0415
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write(path, [self.to_atoms(t) for t in range(self.n_frames)], format=format)
+        write_frames(path, [self.to_atoms(t) for t in range(self.n_frames)], format=format)
         return path
 
 

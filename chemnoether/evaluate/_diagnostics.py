@@ -30,6 +30,7 @@ import torch
 from chemnoether import keys
 from chemnoether.core.tensors import GraphTensors
 from chemnoether.errors import ChemNoetherError, ConfigError
+from chemnoether.simulation.generate import make_potential, prepare_molecule
 from chemnoether.train.run_dir import OpenedRun, model_dtype, steps_of_room, true_states
 from chemnoether.evaluate.metrics import as_x100
 from chemnoether.evaluate.physicality import STRAIN_THRESHOLD, Physicality, check_rollouts, strain_edges
@@ -46,7 +47,7 @@ ROLLOUT_COLUMNS = (
 @torch.no_grad()
 def single_step_errors(run: OpenedRun, indices: np.ndarray, batch_size: int) -> pd.DataFrame:
     """Per window: start frame, position and velocity MSE of the model and of constant velocity."""
-    from chemnoether.models import ConstantVelocity  # noqa: PLC0415 - models import e3nn
+    from chemnoether.models import ConstantVelocity  # lazy: keeps e3nn out of `import chemnoether.evaluate`
 
     windows, dtype = run.windows, model_dtype(run.model)
     constant = ConstantVelocity().to(run.device)
@@ -105,8 +106,6 @@ def reference_potential(run: OpenedRun):
     The reference is the potential the data was generated with (``metadata["potential"]``:
     MMFF94 or GFN2-xTB), MMFF94 for files that do not say.
     """
-    from chemnoether.simulation.generate import make_potential, prepare_molecule  # noqa: PLC0415
-
     traj, topology = run.trajectory, run.topology
     if topology.heavy_atoms:
         return None, (

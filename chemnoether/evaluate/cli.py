@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from chemnoether._cli_checks import check_ase_format, check_output_file, check_output_folder, positive_number, whole_number
 from chemnoether._memory import require_rollout_memory
+from chemnoether.evaluate.report import evaluate_run, metrics_table, rollout_run
+from chemnoether.evaluate.tailoring import TestTimeTailoring
 
 EVAL_DIR = "eval"  # as chemnoether.evaluate.report, which is imported only when a command runs
 SPLIT_CHOICES = ("test", "val", "train")
@@ -74,11 +78,6 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether evaluate``: print the headline numbers and where the files went."""
-    import pandas as pd  # noqa: PLC0415
-
-    from chemnoether.evaluate.report import evaluate_run, metrics_table  # noqa: PLC0415
-    from chemnoether.evaluate.tailoring import TestTimeTailoring  # noqa: PLC0415
-
     check_output_folder(Path(args.run_dir) / EVAL_DIR, "RUN_DIR/eval (where the results go)")
     test_time = None
     if args.tailor_g is not None:
@@ -111,8 +110,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def rollout_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether rollout``: write the trajectory and say where."""
-    from chemnoether.evaluate.report import rollout_run  # noqa: PLC0415
-
     check_ase_format(args.format)
     if args.out is not None:
         check_output_file(args.out, "-o")

@@ -24,6 +24,7 @@ from ase.data import chemical_symbols
 from scipy.spatial import cKDTree
 
 from chemnoether import keys
+from chemnoether.data.topology import MD17_THRESHOLD, md17_edges
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate.physics import bond_strain
 from chemnoether.evaluate.rollout import MAX_EXCURSION_A
@@ -152,8 +153,6 @@ def _atom(numbers: np.ndarray, index: int) -> str:
 
 def strain_edges(run: OpenedRun) -> tuple[tuple[np.ndarray, np.ndarray], str]:
     """The atom pairs whose stretching marks a frame unphysical, and what they are."""
-    from chemnoether.data.topology import MD17_THRESHOLD, md17_edges  # noqa: PLC0415
-
     template = run.topology.template
     if template.bonds is not None and len(template.bonds[0]):
         return (np.asarray(template.bonds[0]), np.asarray(template.bonds[1])), "bonds of the topology"

@@ -26,7 +26,7 @@ def write_rollout_plots(
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Draw the rollout plots into ``folder``: ``({name: path written}, {name: why skipped})``."""
     try:
-        from matplotlib.figure import Figure  # noqa: PLC0415, F401 - optional dependency
+        from matplotlib.figure import Figure  # noqa: F401 - lazy: optional matplotlib (extra "plots")
     except ImportError:
         reason = "matplotlib is not installed (pip install 'chemnoether[plots]')"
         return {}, {name: reason for name in (ROLLOUT_MSE_NAME, ENERGY_DRIFT_NAME, MOMENTUM_DRIFT_NAME)}
@@ -47,7 +47,7 @@ def write_tailoring_plot(
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """``tailoring.png``: position MSE and energy drift against rollout time, one line per variant."""
     try:
-        from matplotlib.figure import Figure  # noqa: PLC0415
+        from matplotlib.figure import Figure  # lazy: optional matplotlib (extra "plots")
     except ImportError:
         return {}, {TAILORING_NAME: "matplotlib is not installed (pip install 'chemnoether[plots]')"}
     figure = Figure(figsize=(10, 4))
@@ -130,7 +130,7 @@ def _log_scale_if_positive(axis, values: pd.DataFrame) -> None:
 
 
 def _figure():
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.figure import Figure  # lazy: optional matplotlib (extra "plots")
 
     figure = Figure(figsize=(7, 4))
     return figure, figure.subplots()

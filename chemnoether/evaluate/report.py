@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from chemnoether._atomic import atomic_write
+from chemnoether.data.trajectory import Trajectory
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate._diagnostics import pick_rollout_starts, reference_potential, strain_edges
 from chemnoether.train.run_dir import open_run, true_states
@@ -230,8 +231,6 @@ def rollout_run(
     step and the reason (the bond and its length); its finite frames are written all the same,
     so that the blow-up can be looked at.
     """
-    from chemnoether.data.trajectory import Trajectory  # noqa: PLC0415
-
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ConfigError(f"steps must be a whole number >= 1, got {steps!r}")
     run = open_run(run_dir, which=which, split=split, device=device)

@@ -20,6 +20,7 @@ import torch
 
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate._diagnostics import rollout_diagnostics, single_step_errors
+from chemnoether.train.recipe_data import windows_from_options
 from chemnoether.train.run_dir import OpenedRun
 
 ORACLES = ("linear_momentum", "angular_momentum", "energy")
@@ -71,7 +72,7 @@ def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = Non
     A tailored run gives ``"tailored"`` (the run's model) and ``"untailored"``; ``test_time``
     adds ``"oracle_<name>"`` or ``"learned_g"`` (to a plain run too, beside its ``"untailored"``).
     """
-    from chemnoether.noether import NoetherTailoredModel, TailoringOptions  # noqa: PLC0415
+    from chemnoether.noether import NoetherTailoredModel, TailoringOptions  # lazy: keeps e3nn out of `import chemnoether.evaluate`
 
     model = run.model
     variants = {}
@@ -95,13 +96,14 @@ def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = Non
 
 
 def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
-    from chemnoether.noether import NoetherEmbedding  # noqa: PLC0415
-    from chemnoether.noether.anchored import PRETRAIN_LR as ANCHORED_LR  # noqa: PLC0415
-    from chemnoether.noether.anchored import PRETRAIN_STEPS as ANCHORED_STEPS  # noqa: PLC0415
-    from chemnoether.noether.anchored import KineticAnchoredEnergy  # noqa: PLC0415
-    from chemnoether.noether.pretrain import pretrain_embedding  # noqa: PLC0415
-    from chemnoether.noether.recipe import g_from_spec  # noqa: PLC0415
-    from chemnoether.train.recipe_data import windows_from_options  # noqa: PLC0415
+    from chemnoether.noether import NoetherEmbedding  # lazy: keeps e3nn out of `import chemnoether.evaluate`
+    from chemnoether.noether.anchored import (  # lazy: keeps e3nn out of `import chemnoether.evaluate`
+        PRETRAIN_LR as ANCHORED_LR,
+        PRETRAIN_STEPS as ANCHORED_STEPS,
+        KineticAnchoredEnergy,
+    )
+    from chemnoether.noether.pretrain import pretrain_embedding  # lazy: keeps e3nn out of `import chemnoether.evaluate`
+    from chemnoether.noether.recipe import g_from_spec  # lazy: keeps e3nn out of `import chemnoether.evaluate`
 
     if test_time.g == "learned_energy":  # the model's own energy head: nothing to pre-train
         return g_from_spec({"kind": "learned_energy"}, base)

@@ -17,6 +17,7 @@ from functools import cached_property
 import dgl
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from rdkit import Chem, rdBase
 from tqdm.auto import tqdm
 
@@ -132,7 +133,6 @@ def _display(item, kind: str) -> str:
         return item if isinstance(item, str) else repr(item)
     if item is None:
         return "None"
-    from rdkit import Chem  # noqa: PLC0415
 
     try:
         return Chem.MolToSmiles(item)
@@ -148,8 +148,6 @@ def _featurize(items: Sequence, kind: str, n_jobs: int, chunk_size: int, progres
     if n_jobs == 1:
         chunks = (_featurize_chunk(items[s : s + chunk_size], s, kind, options) for s in starts)
     else:
-        from joblib import Parallel, delayed  # noqa: PLC0415
-
         # loky workers import chemnoether (and its DGL import fix) before unpickling the task
         parallel = Parallel(n_jobs=n_jobs, return_as="generator")
         chunks = parallel(delayed(_featurize_chunk)(items[s : s + chunk_size], s, kind, options) for s in starts)

@@ -32,6 +32,7 @@ from chemnoether.featurize.features import (
     DEFAULT_BOND_FEATURIZER,
     Featurizer,
 )
+from chemnoether.featurize.neighbors import radius_edges
 from chemnoether.featurize.subgraphs import (
     ring_incidence,
     ring_list,
@@ -126,8 +127,6 @@ def molecules_batch(
     if positions is not None:
         atom_data[keys.POS] = np.concatenate(positions).astype(float_dtype, copy=False)
         if cutoff is not None:
-            from chemnoether.featurize.neighbors import radius_edges  # noqa: PLC0415 - imports ASE
-
             edges = [radius_edges(p, cutoff) for p in positions]
             near = [(s, d) for s, d, _ in edges]
             edge_data[keys.NEAR] = {keys.EDGE_SHIFT: np.concatenate([sh for _, _, sh in edges]).astype(float_dtype)}

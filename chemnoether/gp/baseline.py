@@ -57,7 +57,7 @@ def fit_predict_spectral_mixture(
     Adam (``lr``) for ``iterations`` steps on the summed negative log marginal likelihood, float64.
     ``noise_floor``: the smallest noise variance, standardised units.
     """
-    import gpytorch  # optional dependency (the gp extra): imported on use
+    import gpytorch  # lazy: optional gpytorch (extra "gp")
 
     n, frames, columns = window.shape
     low, high = (to_frequency(float(f)) for f in freq_range_cm)
@@ -118,7 +118,7 @@ def fit_predict_spectral_mixture(
 @functools.cache
 def _spectral_mixture_gp_class():
     """The GPyTorch model class, built on first use (gpytorch is optional)."""
-    import gpytorch
+    import gpytorch  # lazy: optional gpytorch (extra "gp")
 
     class SpectralMixtureGP(gpytorch.models.ExactGP):
         """A batch of independent exact GPs: constant mean, 1-D spectral-mixture kernel."""

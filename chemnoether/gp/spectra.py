@@ -123,7 +123,7 @@ def spectrum_peaks(
 
     A peak must stand out by ``prominence`` times the band's maximum (``scipy.signal.find_peaks``).
     """
-    from scipy.signal import find_peaks
+    from scipy.signal import find_peaks  # lazy: keeps SciPy out of `import chemnoether.gp`
 
     wavenumbers, density = np.asarray(wavenumbers, dtype=np.float64), np.asarray(density, dtype=np.float64)
     if wavenumbers.shape != density.shape or density.ndim != 1:
@@ -154,9 +154,7 @@ def plot_spectra(
     Each curve is scaled to its maximum in the band (the shapes and peak positions are what
     compare; the heights depend on the normalisation of the targets). Written atomically.
     """
-    from matplotlib.figure import (
-        Figure,  # optional dependency (the plots extra): imported on use
-    )
+    from matplotlib.figure import Figure  # lazy: optional matplotlib (extra "plots")
 
     if by not in ("element", "atom"):
         raise ConfigError(f"by={by!r}: choose 'element' or 'atom'")

@@ -96,8 +96,7 @@ class EGNNDynamics(DynamicsModel):
         self.element_types = element_types
         self.embedding = torch.nn.Linear(element_types.num_types + 1, hidden)
         if backend == "dgl":
-            # DGL only for this backend: chemnoether.models imports without it
-            from dgl.nn import EGNNConv as layer  # noqa: PLC0415
+            from dgl.nn import EGNNConv as layer  # lazy: keeps DGL out of `import chemnoether.models`
         else:
             layer = TorchEGNNConv
         self.convs = torch.nn.ModuleList(layer(hidden, hidden, hidden) for _ in range(layers))
@@ -114,7 +113,7 @@ class EGNNDynamics(DynamicsModel):
         # PyPI's DGL is CPU-only: elsewhere DGL's layers run as the same arithmetic on plain tensors
         on_dgl = self.backend == "dgl" and pos.device.type == "cpu"
         if on_dgl:
-            import dgl  # noqa: PLC0415 - loaded by __init__ already for this backend
+            import dgl  # lazy: keeps DGL out of `import chemnoether.models`
 
             graph = dgl.graph((edge_index[0], edge_index[1]), num_nodes=pos.shape[0])
         else:

@@ -24,8 +24,8 @@ class MMFFTotalEnergy(TotalEnergy):
     """
 
     def __init__(self, smiles: str):
-        from chemnoether.simulation.generate import prepare_molecule  # noqa: PLC0415 - RDKit only when used
-        from chemnoether.simulation.torch_mmff import mmff_torch_potential  # noqa: PLC0415
+        from chemnoether.simulation.generate import prepare_molecule  # lazy: keeps RDKit and DGL out of `import chemnoether.noether`
+        from chemnoether.simulation.torch_mmff import mmff_torch_potential  # lazy: keeps RDKit and DGL out of `import chemnoether.noether`
 
         super().__init__(mmff_torch_potential(prepare_molecule(smiles)))
         self.config = {"smiles": smiles}

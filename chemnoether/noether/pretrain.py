@@ -72,7 +72,7 @@ def pretrain_embedding(
 
     ``progress``: a progress bar (a line every 10 s in a log file), as the training loop shows.
     """
-    from chemnoether.data.windows import window_loader  # noqa: PLC0415 - DGL only when pre-training
+    from chemnoether.data.windows import window_loader  # lazy: keeps DGL out of `import chemnoether.noether`
 
     generator = torch.Generator().manual_seed(seed)
     device = next(g.parameters()).device

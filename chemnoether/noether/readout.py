@@ -60,7 +60,7 @@ def g_energy_r2(g, windows, *, batch_size: int = 64, scale_range: tuple[float, f
     e.g. the test split of a generated run). ``scale_range``: the velocity factors of the
     ``total`` states, drawn uniformly (seeded).
     """
-    from chemnoether.data.windows import window_loader  # noqa: PLC0415
+    from chemnoether.data.windows import window_loader  # lazy: keeps DGL out of `import chemnoether.noether`
 
     # a g without weights of its own (an oracle, the learned-energy g) runs in its model's dtype
     owner = getattr(g, "model", g)

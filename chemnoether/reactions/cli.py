@@ -14,6 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from chemnoether._atomic import atomic_write
+from chemnoether._cli_checks import check_output_file
 from chemnoether.errors import ChemNoetherError
 
 
@@ -40,8 +44,6 @@ def add_score_reactions_parser(subparsers) -> argparse.ArgumentParser:
 
 def read_reaction_table(path: Path, column: str):
     """The CSV at ``path`` with every cell as text (so the output repeats it exactly)."""
-    import pandas as pd  # noqa: PLC0415 - keep `chemnoether --help` fast
-
     if not path.exists():
         raise ChemNoetherError(f"input file {path} does not exist")
     try:
@@ -55,9 +57,7 @@ def read_reaction_table(path: Path, column: str):
 
 def score_reactions_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether score-reactions``: score, write, and summarise the failures."""
-    from chemnoether._atomic import atomic_write  # noqa: PLC0415
-    from chemnoether._cli_checks import check_output_file  # noqa: PLC0415
-    from chemnoether.reactions.api import COLUMNS, score_reactions  # noqa: PLC0415
+    from chemnoether.reactions.api import COLUMNS, score_reactions  # lazy: keeps e3nn out of `chemnoether --help`
 
     check_output_file(args.output, "-o")  # before the scoring, not after it
     table = read_reaction_table(Path(args.input), args.column)

@@ -15,8 +15,10 @@ import hashlib
 import pandas as pd
 from rdkit import Chem, rdBase
 
+from chemnoether.errors import ChemNoetherError
 from chemnoether.reactions.examples import labelled_example
 from chemnoether.reactions.parse import parse_reaction
+from chemnoether.reactions.reaction_g import reaction_sides
 from chemnoether.reactions.steps import Step, elementary_steps, step_decoys
 
 STEP_SALT = "chemnoether-steps-split/1:"
@@ -59,9 +61,6 @@ def step_table(substrates: list[str], split: str, limit: int | None = None) -> p
 def step_examples(steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(reactions, examples) tables of ``steps`` in ``train_scorer``'s format: each step is a
     reaction, its decoys (``STEP_FAMILIES``) its other candidates."""
-    from chemnoether.errors import ChemNoetherError  # noqa: PLC0415
-    from chemnoether.reactions.reaction_g import reaction_sides  # noqa: PLC0415
-
     reactions, examples, seen = [], [], set()
     for j, (text, split) in enumerate(zip(steps["reaction"], steps["split"], strict=True)):
         try:

@@ -48,7 +48,9 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import rankdata
+from tqdm.auto import tqdm
 
+from chemnoether._atomic import atomic_write
 from chemnoether.errors import ChemNoetherError
 from chemnoether.reactions.decoys import FAMILIES, generate_decoys
 from chemnoether.reactions.reaction_g import MoleculeTable, reaction_sides
@@ -56,6 +58,7 @@ from chemnoether.reactions.examples import labelled_example
 from chemnoether.reactions.parse import ReactionParseError, parse_reaction
 from chemnoether.reactions.scorer import ReactionScorer, save_scorer
 from chemnoether.reactions.step_data import step_examples, step_table, uspto_substrates
+from chemnoether.reactions.templates import ReactionPool
 
 SPLIT_SALT = "chemnoether-uspto-split/1:"
 TEST_BUCKETS = range(20)
@@ -130,13 +133,11 @@ def build_examples(reactions: pd.DataFrame, n: int = DECOYS_PER_FAMILY, jobs: in
     cache = Path(cache_dir) / f"reaction_examples_{digest.hexdigest()[:16]}.csv.gz" if cache_dir else None
     if cache is not None and cache.is_file():
         return pd.read_csv(cache, keep_default_na=False, dtype={"product": str, "oracle_codes": str})
-    from chemnoether.reactions.templates import ReactionPool  # noqa: PLC0415
 
     train = reactions[reactions["split"] != "test"]
     _POOL = ReactionPool([parse_reaction(t) for t in train["text"]])
     _POOL.templates  # noqa: B018 - extract once, before the workers fork
     work = [(k, t, n) for k, t in zip(reactions["key"], reactions["text"], strict=True)]
-    from tqdm.auto import tqdm  # noqa: PLC0415
 
     bar = tqdm(total=len(work), desc="decoys", unit="reaction", disable=not progress)
     rows = []
@@ -154,7 +155,6 @@ def build_examples(reactions: pd.DataFrame, n: int = DECOYS_PER_FAMILY, jobs: in
     table["product"] = table["product"].fillna("")
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        from chemnoether._atomic import atomic_write  # noqa: PLC0415
 
         atomic_write(cache, lambda tmp: table.to_csv(tmp, index=False, compression="gzip"))
     return table

@@ -11,12 +11,11 @@ import signal
 import time
 
 from chemnoether._cli_checks import Terminated, check_output_folder, interrupted_exit, whole_number
+from chemnoether.simulation.generate import PLOT_NAME, REPORT_NAME, generate_md
+from chemnoether.simulation.report import energy_report, format_report
 
 
 def _generate_command(args: argparse.Namespace) -> int:
-    from chemnoether.simulation.generate import PLOT_NAME, REPORT_NAME, generate_md  # noqa: PLC0415 - keep --help fast
-    from chemnoether.simulation.report import energy_report, format_report  # noqa: PLC0415
-
     check_output_folder(args.output, "-o")
     start = time.perf_counter()
     try:

@@ -92,7 +92,7 @@ class MMFFPotential(Potential):
 
 def _import_tblite_calculator():
     try:
-        from tblite.interface import Calculator  # noqa: PLC0415 - optional dependency
+        from tblite.interface import Calculator  # lazy: optional tblite (extra "xtb")
     except ImportError as err:
         raise ConfigError("potential 'gfn2' needs tblite, an optional dependency: pip install tblite") from err
     return Calculator

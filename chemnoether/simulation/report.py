@@ -77,7 +77,7 @@ def plot_energies(trajectory: Trajectory, path: str | os.PathLike) -> Path | Non
     """Total, potential and kinetic energy against time as a PNG; ``None`` without matplotlib."""
     try:
         # a bare Figure draws with Agg and leaves pyplot's global state (and backend) alone
-        from matplotlib.figure import Figure  # noqa: PLC0415 - optional (extra "plots")
+        from matplotlib.figure import Figure  # lazy: optional matplotlib (extra "plots")
     except ImportError:
         return None
     dt_fs = trajectory.require_consecutive("an energy plot")

@@ -19,6 +19,7 @@ import torch
 
 import chemnoether
 from chemnoether._atomic import atomic_write
+from chemnoether.core.registry import build_model
 from chemnoether.errors import CheckpointError, ConfigError
 
 FORMAT = 1
@@ -99,10 +100,9 @@ def find_checkpoint(run_dir_or_checkpoint: str | os.PathLike, which: str = "best
 
 def default_builder():
     """``build_model`` with every kind this package ships registered (the models and the tailored wrapper)."""
-    # on use: chemnoether.train imports without the model stack (the CLI's --help stays fast)
-    import chemnoether.models  # noqa: F401, PLC0415 - registers the dynamics models
-    import chemnoether.noether  # noqa: F401, PLC0415 - registers noether_tailored
-    from chemnoether.core.registry import build_model  # noqa: PLC0415
+    # importing them registers their kinds: the dynamics models, and noether_tailored
+    import chemnoether.models  # noqa: F401 - lazy: keeps e3nn out of `import chemnoether.train`
+    import chemnoether.noether  # noqa: F401 - lazy: keeps e3nn out of `import chemnoether.train`
 
     return build_model
 

@@ -15,9 +15,18 @@ import inspect
 import shlex
 from pathlib import Path
 
+import yaml
+
 from chemnoether._cli_checks import check_output_folder, interrupted_exit
+from chemnoether.core.registry import BUILDERS, model_kinds
+from chemnoether.core.typecheck import suggestion
+from chemnoether.data.windows import augmented
 from chemnoether.errors import ConfigError
+from chemnoether.train import fit, load_recipe, seed_everything
 from chemnoether.train._runtime import RESUME_OPTIONS
+from chemnoether.train.checkpoint import default_builder
+from chemnoether.train.loss import training_loss
+from chemnoether.train.recipe_data import DataOptions, check_data_plan, windows_from_options
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
@@ -49,12 +58,7 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
     Everything ``--check`` checks (the run directory, the recipe, the model built with stand-ins
     for what the data decides, the data plan) is checked again first by the run itself.
     """
-    import yaml  # noqa: PLC0415 - keep `chemnoether --help` fast
-
-    from chemnoether.noether.recipe import TailoringSection, tailored  # noqa: PLC0415
-    from chemnoether.train import fit, load_recipe, seed_everything  # noqa: PLC0415
-    from chemnoether.train.loss import training_loss  # noqa: PLC0415
-    from chemnoether.train.recipe_data import DataOptions, check_data_plan, windows_from_options  # noqa: PLC0415
+    from chemnoether.noether.recipe import TailoringSection, tailored  # lazy: keeps e3nn out of `chemnoether --help`
 
     check_output_folder(args.run_dir, "-o")
     recipe = load_recipe(args.recipe, args.overrides, schemas={"data": DataOptions, "tailoring": TailoringSection})
@@ -75,11 +79,11 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
         return 0
     splits = windows_from_options(recipe.data, progress=recipe.train.progress)
     if builder is None:
-        from chemnoether.models.from_data import complete_model_options  # noqa: PLC0415
+        from chemnoether.models.from_data import complete_model_options  # lazy: keeps e3nn out of `chemnoether --help`
 
         model_options = complete_model_options(kind, model_options, splits.train)
     seed_everything(recipe.train.seed)  # the same initial weights for the same recipe
-    model = (builder or _default_builder())(kind, **model_options)
+    model = (builder or default_builder())(kind, **model_options)
     if recipe.tailoring is not None:
         model = tailored(model, recipe.tailoring, splits.train.trajectory.metadata.get("smiles"))
         if recipe.tailoring.pretrain_steps and not (Path(args.run_dir) / "last.pt").exists():
@@ -100,16 +104,12 @@ def train_command(args: argparse.Namespace, builder=None) -> int:
 
 def _model_section(recipe, recipe_path, builder) -> tuple[str, dict]:
     """``model.kind`` and the other ``model:`` keys, each a keyword of that kind's builder."""
-    from chemnoether.core.typecheck import suggestion  # noqa: PLC0415
-
     options = dict(recipe.model)
     kind = options.pop("kind", None)
     if not isinstance(kind, str):
         raise ConfigError(f"recipe {recipe_path}: model.kind must name the model to build, got {kind!r}")
     if builder is not None:
         return kind, options  # a builder of one's own checks its options itself
-    from chemnoether.core.registry import BUILDERS, model_kinds  # noqa: PLC0415
-    from chemnoether.train.checkpoint import default_builder  # noqa: PLC0415
 
     default_builder()  # every shipped kind registered
     kinds = model_kinds()
@@ -129,11 +129,10 @@ def _stand_in_model(kind: str, options: dict, plan, builder):
     """The model with the data's part (elements; the statistics keep their defaults) stood in for."""
     stand_in = dict(options)
     if builder is None and "elements" not in stand_in:
-        from chemnoether.models.builders import BUILDERS  # noqa: PLC0415
-
+        default_builder()  # every shipped kind registered
         if "elements" in inspect.signature(BUILDERS[kind]).parameters:
             stand_in["elements"] = plan.elements or [1, 6, 7, 8]
-    return (builder or _default_builder())(kind, **stand_in)
+    return (builder or default_builder())(kind, **stand_in)
 
 
 def _resume_command(args: argparse.Namespace) -> str:
@@ -144,7 +143,7 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 def _pretrain_g(model, section, train_windows, train_config) -> None:
-    from chemnoether.noether.pretrain import pretrain_embedding  # noqa: PLC0415
+    from chemnoether.noether.pretrain import pretrain_embedding  # lazy: keeps e3nn out of `chemnoether --help`
 
     model.g.requires_grad_(True)  # pre-training trains g even when meta-training will keep it fixed
     losses = pretrain_embedding(
@@ -160,15 +159,7 @@ def _with_training_aids(windows, config):
     """The training windows with the ``train:`` section's aids (time reversal, noise, rollout targets)."""
     if not (config.time_reversal or config.input_position_noise or config.input_velocity_noise or config.rollout_steps > 1):
         return windows
-    from chemnoether.data.windows import augmented  # noqa: PLC0415
-
     return augmented(
         windows, time_reversal=config.time_reversal, position_noise=config.input_position_noise,
         velocity_noise=config.input_velocity_noise, horizon=max(config.rollout_steps, windows.horizon), seed=config.seed,
     )
-
-
-def _default_builder():
-    from chemnoether.train.checkpoint import default_builder  # noqa: PLC0415
-
-    return default_builder()

@@ -77,7 +77,7 @@ def rollout_loss(model, prediction, batch: GraphTensors, steps: int, weights: Lo
     Step 1 is ``prediction`` (the model's output on ``batch``); each later step feeds the previous
     prediction back in (same edges, as the tailoring rollouts: fine for a few short steps).
     """
-    from chemnoether.noether.tailoring import advance  # noqa: PLC0415 - noether imports train modules
+    from chemnoether.noether.tailoring import advance  # lazy: keeps e3nn out of `import chemnoether.train`
 
     atom = batch.atom
     if keys.ROLLOUT_POS not in atom or atom[keys.ROLLOUT_POS].shape[1] < steps:

@@ -70,7 +70,7 @@ class MetricsLog:
 
 def _tensorboard_writer(folder: Path, resume_step: int | None):
     try:
-        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - optional dependency
+        from torch.utils.tensorboard import SummaryWriter  # lazy: optional tensorboard (extra "tensorboard")
     except ImportError:  # tensorboard not installed: the CSV is the record
         return None
     try:

@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from ase.io.formats import ioformats
+from rdkit import Chem
 
-from chemnoether.errors import ConfigError
 from chemnoether.core.typecheck import coerce_fields, suggestion
+from chemnoether.data import load_generated, md17_protocol_windows, read_trajectory, time_block_windows
+from chemnoether.data.md_chunks import MANIFEST_NAME
+from chemnoether.data.molecules import resolve_molecule
+from chemnoether.data.readers import NPZ_FORMATS
+from chemnoether.errors import ConfigError
+from chemnoether.simulation import generate_md
 
 
 @dataclass
@@ -72,15 +79,10 @@ class DataPlan:
 def check_data_plan(options: DataOptions) -> DataPlan:
     """``ConfigError`` (or ``InvalidMoleculeError``) for data that cannot be had; else the plan."""
     if options.molecule is not None:
-        from rdkit import Chem  # noqa: PLC0415
-
-        from chemnoether.data.molecules import resolve_molecule  # noqa: PLC0415
-
         name, smiles = resolve_molecule(options.molecule)
         mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
         elements = sorted({atom.GetAtomicNum() for atom in mol.GetAtoms()})
         return DataPlan(f"generate {options.n_steps} {options.potential} MD steps of {name}, {options.split} split", smiles, elements)
-    from chemnoether.data.md_chunks import MANIFEST_NAME  # noqa: PLC0415
 
     path = Path(options.trajectory)
     fix = "pass it with --set data.trajectory=PATH (a trajectory file, or a folder of `chemnoether md generate`)"
@@ -96,10 +98,6 @@ def check_data_plan(options: DataOptions) -> DataPlan:
 
 
 def _check_read_format(name: str) -> None:
-    from ase.io.formats import ioformats  # noqa: PLC0415
-
-    from chemnoether.data.readers import NPZ_FORMATS  # noqa: PLC0415
-
     readable = [*NPZ_FORMATS, *sorted(key for key, fmt in ioformats.items() if fmt.can_read)]
     if name not in readable:
         raise ConfigError(f"data.format {name!r}{suggestion(name, readable)} is not a trajectory format; leave it out to guess from the file")
@@ -107,14 +105,6 @@ def _check_read_format(name: str) -> None:
 
 def windows_from_options(options: DataOptions, progress: bool = False):
     """``WindowSplits`` (train, val, test, split) of the recipe's trajectory."""
-    from chemnoether.data import (  # noqa: PLC0415 - RDKit and friends only when a run starts
-        load_generated,
-        md17_protocol_windows,
-        read_trajectory,
-        time_block_windows,
-    )
-    from chemnoether.simulation import generate_md  # noqa: PLC0415
-
     check_data_plan(options)  # the same checks as `chemnoether train --check`
     if options.molecule is not None:
         traj = generate_md(options.molecule, options.n_steps, dt_fs=options.md_dt_fs, potential=options.potential,

@@ -16,6 +16,9 @@ import numpy as np
 import torch
 
 from chemnoether.errors import ConfigError
+from chemnoether.train.checkpoint import find_checkpoint, load_model
+from chemnoether.train.config import CONFIG_NAME, load_recipe
+from chemnoether.train.recipe_data import DataOptions, windows_from_options
 
 SPLITS = ("train", "val", "test")
 DEVICES = ("cpu", "cuda", "auto")
@@ -58,11 +61,7 @@ def open_run(run_dir: str | os.PathLike, *, which: str = "best", split: str = "t
     Raises ``CheckpointError`` (no ``best.pt`` / ``last.pt``) or ``ConfigError`` (no
     ``config.yaml``, a bad split or device), each naming the path or value at fault.
     """
-    # imported here: `chemnoether --help` and `import chemnoether.train` stay light
-    from chemnoether.noether.recipe import TailoringSection  # noqa: PLC0415
-    from chemnoether.train.checkpoint import find_checkpoint, load_model  # noqa: PLC0415
-    from chemnoether.train.config import CONFIG_NAME, load_recipe  # noqa: PLC0415
-    from chemnoether.train.recipe_data import DataOptions, windows_from_options  # noqa: PLC0415
+    from chemnoether.noether.recipe import TailoringSection  # lazy: keeps e3nn out of `import chemnoether.train`
 
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
