@@ -91,4 +91,6 @@ class EditableWheelWithPth(editable_wheel):
         add_file_to_wheel(wheels[0], PTH_NAME, _pth_bytes())
 
 
-setup(cmdclass={"build_py": BuildPyWithPth, "editable_wheel": EditableWheelWithPth})
+# guarded so that tests can import add_file_to_wheel; setuptools runs this file as __main__
+if __name__ == "__main__":
+    setup(cmdclass={"build_py": BuildPyWithPth, "editable_wheel": EditableWheelWithPth})
