@@ -58,7 +58,10 @@ def ensure_dgl_importable() -> bool:
     """
     if "dgl" in sys.modules or "dgl.graphbolt" in sys.modules:
         return False
-    if not graphbolt_needs_placeholder():
+    needed = graphbolt_needs_placeholder()
+    # looking DGL up goes through the start-up hook's finder, which calls this function: when that
+    # inner call has registered the placeholder, this one has nothing left to do
+    if not needed or "dgl.graphbolt" in sys.modules:
         return False
     placeholder = types.ModuleType("dgl.graphbolt")
     placeholder.__doc__ = "Placeholder registered by chemnoether: graphbolt is not available."
