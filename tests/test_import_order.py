@@ -47,7 +47,20 @@ def _run_python(code: str, cwd: Path, *args: str) -> subprocess.CompletedProcess
 # ---- the finder, with fakes (no DGL import) ----
 
 
-def test_finder_prepares_only_the_first_top_level_dgl_import_and_leaves():
+@pytest.fixture
+def dgl_not_yet_imported(monkeypatch):
+    """As before the first ``import dgl``, hook not turned off; the modules of this process come back afterwards."""
+    monkeypatch.delenv(hook.DISABLE_ENV, raising=False)
+    originals = {name: sys.modules.get(name) for name in ("dgl", "dgl.graphbolt")}
+    for name in originals:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    yield
+    for name, module in originals.items():
+        if module is None:
+            sys.modules.pop(name, None)
+
+
+def test_finder_prepares_only_the_first_top_level_dgl_import_and_leaves(dgl_not_yet_imported):
     calls = []
     meta_path = [object()]
     finder = hook.install(meta_path, prepare=lambda: calls.append(1))
@@ -61,7 +74,7 @@ def test_finder_prepares_only_the_first_top_level_dgl_import_and_leaves():
     assert calls == [1]
 
 
-def test_finder_leaves_the_meta_path_before_preparing():
+def test_finder_leaves_the_meta_path_before_preparing(dgl_not_yet_imported):
     # the fix looks DGL up through the meta path; the finder must not see that look-up
     meta_path = []
     seen = []
@@ -70,8 +83,7 @@ def test_finder_leaves_the_meta_path_before_preparing():
     assert seen == [[]]
 
 
-def test_install_is_idempotent_and_can_be_turned_off(monkeypatch):
-    monkeypatch.delitem(sys.modules, "dgl", raising=False)
+def test_install_is_idempotent_and_can_be_turned_off(monkeypatch, dgl_not_yet_imported):
     meta_path = []
     assert hook.install(meta_path, prepare=lambda: None) is not None
     assert hook.install(meta_path, prepare=lambda: None) is None
@@ -89,7 +101,7 @@ def test_install_does_nothing_once_dgl_is_imported(monkeypatch):
     assert meta_path == []
 
 
-def test_install_never_raises():
+def test_install_never_raises(dgl_not_yet_imported):
     class Broken(list):
         def insert(self, index, item):
             raise RuntimeError("broken meta path")
@@ -97,7 +109,7 @@ def test_install_never_raises():
     assert hook.install(Broken(), prepare=lambda: None) is None
 
 
-def test_a_failing_fix_does_not_break_the_import(caplog):
+def test_a_failing_fix_does_not_break_the_import(caplog, dgl_not_yet_imported):
     def missing():
         raise ImportError("No module named 'chemnoether'")
 
@@ -108,18 +120,6 @@ def test_a_failing_fix_does_not_break_the_import(caplog):
     with caplog.at_level("WARNING", logger="chemnoether"):
         assert hook.install([], prepare=broken).find_spec("dgl") is None
     assert "`import chemnoether` before dgl" in caplog.text
-
-
-@pytest.fixture
-def dgl_not_yet_imported(monkeypatch):
-    """As before the first ``import dgl``; the modules of this process come back afterwards."""
-    originals = {name: sys.modules.get(name) for name in ("dgl", "dgl.graphbolt")}
-    for name in originals:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield
-    for name, module in originals.items():
-        if module is None:
-            sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize(
