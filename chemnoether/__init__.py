@@ -1,8 +1,7 @@
 """chemnoether: graph neural networks for chemistry on DGL.
 
-Importing the package makes ``import dgl`` work on a current torch (see ``_dgl_compat``): import
-chemnoether before dgl (after torch is fine), in worker processes too. After an ``import dgl``
-that failed, ``import chemnoether`` still repairs it for the rest of the session.
+Importing the package makes ``import dgl`` work on a current torch (see ``_dgl_compat``); where
+chemnoether is installed, a start-up hook does the same before an ``import dgl`` that comes first.
 """
 
 from chemnoether._dgl_compat import ensure_dgl_importable

@@ -6,15 +6,14 @@ loads ``libgraphbolt_pytorch_<torch version>.so``; PyPI's wheel only ships that 
 not used here, so when its library is missing an empty placeholder module stands in for it and
 everything else in DGL works. This module is the only place that does so.
 
-Import order: the placeholder must be in place before DGL's ``__init__`` runs, so ``import
-chemnoether`` (which calls ``ensure_dgl_importable``) comes first; ``import torch`` before it is
-fine, and so is a failed ``import dgl`` before it (the next ``import dgl`` then works). An ``import
-dgl`` before any chemnoether import fails inside DGL, and no public route fixes that on a torch DGL
-was not built for: the one index here serves torchdata 0.11 only (no ``datapipes``), and with
-``datapipes`` graphbolt's import goes on to need pydantic and then the missing library. Only an
-interpreter start-up hook (a ``.pth`` file run by every Python of the environment) could act
-before DGL, and it is not worth that. Spawned workers (``multiprocessing`` spawn, loky) that
-unpickle a chemnoether function import chemnoether first.
+Import order does not matter where chemnoether is installed: ``import chemnoether`` runs
+``ensure_dgl_importable``, and so does the start-up hook ``chemnoether_dgl_hook`` (installed as
+``chemnoether-dgl.pth`` by setup.py) at the first ``import dgl`` of any interpreter of the
+environment, spawned workers included. Without the hook (a checkout that was not installed, or
+``CHEMNOETHER_DGL_HOOK=0``), ``import chemnoether`` must come before ``import dgl``; an ``import
+dgl`` that failed is repaired by a later ``import chemnoether``. No public route fixes DGL itself on
+a torch it was not built for: the one index here serves torchdata 0.11 only (no ``datapipes``), and
+with ``datapipes`` graphbolt's import goes on to need pydantic and then the missing library.
 """
 
 from __future__ import annotations
@@ -53,12 +52,15 @@ def graphbolt_needs_placeholder() -> bool:
 def ensure_dgl_importable() -> bool:
     """Register the graphbolt placeholder if needed; returns True when it was registered now.
 
-    Must run before the first ``import dgl`` in the process (spawned workers included: they
-    import ``chemnoether`` first, which calls this).
+    Must run before the first ``import dgl`` in the process: ``import chemnoether`` and the
+    start-up hook (``chemnoether_dgl_hook``) call it.
     """
     if "dgl" in sys.modules or "dgl.graphbolt" in sys.modules:
         return False
-    if not graphbolt_needs_placeholder():
+    needed = graphbolt_needs_placeholder()
+    # looking DGL up goes through the start-up hook's finder, which calls this function: when that
+    # inner call has registered the placeholder, this one has nothing left to do
+    if not needed or "dgl.graphbolt" in sys.modules:
         return False
     placeholder = types.ModuleType("dgl.graphbolt")
     placeholder.__doc__ = "Placeholder registered by chemnoether: graphbolt is not available."

@@ -1,6 +1,11 @@
-"""`import dgl` works on this torch through chemnoether's one import fix, in workers too."""
+"""`import dgl` works on this torch through chemnoether's one import fix, in workers too.
+
+The fix run by `import chemnoether` itself; the start-up hook that runs it before an `import dgl`
+is tested in test_import_order.py, and turned off here (``CHEMNOETHER_DGL_HOOK=0``) where a test
+needs DGL as it is without the fix."""
 
 import multiprocessing
+import os
 import subprocess
 import sys
 
@@ -11,8 +16,11 @@ from chemnoether import _dgl_compat
 from chemnoether.featurize import smiles_to_graph
 
 
-def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+def _run(code: str, hook: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "CHEMNOETHER_DGL_HOOK"}
+    if not hook:
+        env["CHEMNOETHER_DGL_HOOK"] = "0"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_placeholder_registered_exactly_when_library_missing():
@@ -25,7 +33,7 @@ def test_placeholder_registered_exactly_when_library_missing():
 @pytest.mark.skipif(not _dgl_compat.graphbolt_needs_placeholder(), reason="DGL ships graphbolt for this torch")
 def test_plain_import_fails_without_the_fix():
     # the reason the fix exists: if this starts passing, DGL fixed itself and the fix can go
-    result = _run("import dgl")
+    result = _run("import dgl", hook=False)
     assert result.returncode != 0
     assert "graphbolt" in result.stderr or "torchdata" in result.stderr
 
@@ -51,15 +59,17 @@ def test_torch_first_then_chemnoether_then_dgl():
 
 @pytest.mark.skipif(not _dgl_compat.graphbolt_needs_placeholder(), reason="DGL ships graphbolt for this torch")
 def test_a_failed_dgl_import_recovers_once_chemnoether_is_imported():
-    # `import dgl` first fails inside DGL itself (no chemnoether code has run yet); importing
-    # chemnoether afterwards, in the same interpreter, makes the next `import dgl` work
+    # with the start-up hook off, `import dgl` first fails inside DGL itself (no chemnoether code
+    # has run yet); importing chemnoether afterwards, in the same interpreter, makes the next
+    # `import dgl` work
     result = _run(
         # DGL's own error depends on the torchdata installed (no datapipes) or the missing library
         "try:\n    import torch, dgl\nexcept (ImportError, OSError):\n    print('first: failed')\n"
         "import chemnoether, dgl\n"
         "from dgl.dataloading import GraphDataLoader\n"
         "g = dgl.graph((torch.tensor([0, 1]), torch.tensor([1, 2])))\n"
-        "print(dgl.batch([g, g]).num_edges())"
+        "print(dgl.batch([g, g]).num_edges())",
+        hook=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["first:", "failed", "4"]
@@ -78,7 +88,8 @@ def test_explanation_logged_once_on_first_use():
 
 
 def test_spawned_worker_featurizes():
-    # spawn starts a fresh interpreter: unpickling the task imports chemnoether before dgl
+    # spawn starts a fresh interpreter; unpickling the task imports chemnoether (workers that
+    # import dgl first: test_import_order.py)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
         graph = pool.apply(smiles_to_graph, ("c1ccccc1O",))
