@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import types
+import torch
 
 logger = logging.getLogger("chemnoether")
 
@@ -34,7 +35,6 @@ def _graphbolt_library_path() -> str | None:
     spec = importlib.util.find_spec("dgl")
     if spec is None or not spec.submodule_search_locations:
         return None
-    import torch  # noqa: PLC0415 - torch must be importable to know its version
 
     version = torch.__version__.split("+", maxsplit=1)[0]
     root = list(spec.submodule_search_locations)[0]

@@ -13,9 +13,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "chemnoether"
-# being reworked on other branches (learned MD; the DGL import fix): drop each from here once its
-# function-local imports carry a reason or move to module level
-PENDING = ("learned_md", "_dgl_compat.py")
 LIBRARIES = {"DGL": "dgl", "RDKit": "rdkit", "ASE": "ase", "SciPy": "scipy", "pandas": "pandas", "e3nn": "e3nn",
              "matplotlib": "matplotlib", "tblite": "tblite", "gpytorch": "gpytorch", "tensorboard": "tensorboard"}
 KEEPS = re.compile(r"lazy: keeps (?P<libraries>.+?) out of `(?P<target>import chemnoether[\w.]*|chemnoether --help)`")
@@ -50,8 +47,6 @@ def reason(comment: str) -> tuple[str, list[str], str] | None:
 
 def _package_imports():
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.relative_to(PACKAGE).parts[0] in PENDING:
-            continue
         module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
         for line, comment in local_imports(path.read_text()):
             yield f"{path.relative_to(REPO)}:{line}", module, comment

@@ -25,6 +25,7 @@ from chemnoether.errors import SimulationError
 from chemnoether.learned_md.engine import LearnedMD
 from chemnoether.learned_md.guards import check_start
 from chemnoether.learned_md.rescale import CompanionPotential
+from chemnoether.learned_md.session import _model_elements, open_learned_md, prepare_starts
 
 
 class CompanionCalculator(Calculator):
@@ -67,7 +68,6 @@ class LearnedDynamics(MolecularDynamics):
     @classmethod
     def from_run(cls, atoms, run_dir, *, trajectory=None, logfile=None, loginterval: int = 1, **options):
         """Open ``run_dir`` (options of ``open_learned_md``) and check ``atoms`` as a start of it."""
-        from chemnoether.learned_md.session import _model_elements, open_learned_md, prepare_starts  # noqa: PLC0415
 
         session = open_learned_md(run_dir, **options)
         _, velocities, _ = prepare_starts(session, atoms, temperature_K=options.get("temperature_K"), seed=options.get("seed", 0))

@@ -76,8 +76,8 @@ def _rescale_mode(args: argparse.Namespace) -> bool | str:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run ``chemnoether md run``; print where the files went and how the replicas fared."""
-    from chemnoether.evaluate.tailoring import TestTimeTailoring  # noqa: PLC0415
-    from chemnoether.learned_md.run import run_learned_md  # noqa: PLC0415
+    from chemnoether.evaluate.tailoring import TestTimeTailoring  # lazy: keeps e3nn out of `chemnoether --help`
+    from chemnoether.learned_md.run import run_learned_md  # lazy: keeps e3nn out of `chemnoether --help`
 
     tailor = None
     if args.tailor is not None:

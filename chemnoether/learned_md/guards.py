@@ -22,6 +22,7 @@ from ase.data import chemical_symbols
 from scipy.spatial.distance import cdist
 
 from chemnoether.errors import InvalidStructureError, UnsupportedElementError
+from chemnoether.evaluate.physicality import check_rollouts
 
 MIN_PAIR_DISTANCE_A = 0.5  # Å: closer than any bond (as evaluate.physicality.MIN_DISTANCE_A)
 START_BOND_STRAIN = 0.3  # a start bond this far from the run's own length: atoms in another order
@@ -113,7 +114,6 @@ def replica_failures(
     ``chemnoether.evaluate.check_rollouts`` judges the new frame against each replica's start, so
     learned MD and evaluation call the same frames unphysical for the same reasons.
     """
-    from chemnoether.evaluate.physicality import check_rollouts  # noqa: PLC0415 - SciPy on use
 
     frames = np.stack([start_positions, positions], axis=1)  # frame 0 (the start) is not judged
     with np.errstate(invalid="ignore", over="ignore"):

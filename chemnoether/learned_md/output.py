@@ -34,6 +34,10 @@ from chemnoether.data.md_chunks import write_json_atomic
 from chemnoether.errors import ConfigError, TrajectoryFormatError
 from chemnoether.core.units import kinetic_energy
 from chemnoether.learned_md._physics import temperatures
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+from ase.io.trajectory import Trajectory
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "chemnoether-learned-md"
@@ -206,20 +210,16 @@ class ChunkedOutput:
                     writer.writerows(self._log_rows(arrays))
 
     def _write_frames(self, path: Path, frames: list) -> None:
-        from ase.io import write  # noqa: PLC0415
 
         if self.format == "extxyz":
             write(path, frames, format="extxyz", append=True)
         else:
-            from ase.io.trajectory import Trajectory  # noqa: PLC0415
 
             with Trajectory(path, "a") as trajectory:
                 for atoms in frames:
                     trajectory.write(atoms)
 
     def _atoms(self, arrays: dict, frame: int, replica: int):
-        from ase import Atoms, units  # noqa: PLC0415
-        from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
 
         atoms = Atoms(numbers=self.numbers, positions=arrays["positions"][frame, replica], masses=self.masses)
         atoms.set_velocities(arrays["velocities"][frame, replica] / units.fs)  # Å/fs -> ASE units

@@ -26,6 +26,10 @@ import torch
 from chemnoether.errors import ConfigError, SimulationError
 from chemnoether.core.units import kinetic_energy
 from chemnoether.learned_md._physics import split_com
+from chemnoether.evaluate.rollout import state_batch
+from chemnoether.simulation.generate import prepare_molecule
+from chemnoether.simulation.torch_mmff import MMFFTerms
+from chemnoether.simulation.torch_mmff import mmff_energy
 
 CompanionPotential = Callable[[torch.Tensor], torch.Tensor]
 
@@ -75,8 +79,6 @@ class MMFFCompanion:
     """
 
     def __init__(self, smiles: str, atomic_numbers: np.ndarray | None = None):
-        from chemnoether.simulation.generate import prepare_molecule  # noqa: PLC0415 - RDKit only when asked
-        from chemnoether.simulation.torch_mmff import MMFFTerms  # noqa: PLC0415
 
         mol = prepare_molecule(smiles)
         numbers = np.array([atom.GetAtomicNum() for atom in mol.GetAtoms()])
@@ -90,7 +92,6 @@ class MMFFCompanion:
         self.terms = MMFFTerms.from_mol(mol).to("cpu", torch.float64)
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
-        from chemnoether.simulation.torch_mmff import mmff_energy  # noqa: PLC0415
 
         terms = self.terms
         if terms.device != positions.device or terms.dtype != positions.dtype:
@@ -124,7 +125,6 @@ class LearnedCompanion:
         return energy.detach().to(torch.float64), -forces.detach().to(torch.float64).reshape(np.shape(positions))
 
     def _batch(self, positions: np.ndarray):
-        from chemnoether.evaluate.rollout import state_batch  # noqa: PLC0415 - DGL graph building on use
 
         return state_batch(self.topology, positions, np.zeros_like(positions), self.dt_fs, device=self.device, dtype=self.dtype)
 

@@ -20,6 +20,9 @@ from chemnoether.learned_md.guards import bond_lengths_of, check_start, training
 from chemnoether.learned_md.rescale import LearnedCompanion, MMFFCompanion
 from chemnoether.learned_md.starts import resolve_start
 from chemnoether.learned_md.thermostats import THERMOSTATS, make_thermostat
+from chemnoether.evaluate.physicality import strain_edges
+from chemnoether.evaluate.tailoring import TestTimeTailoring, tailoring_variants
+from chemnoether.train.run_dir import open_run
 
 ENSEMBLES = ("nve", "nvt")
 POTENTIAL_CHOICES = ("auto", "mmff", "learned", "none")
@@ -69,8 +72,6 @@ def open_learned_md(
             ``chemnoether.noether.tailor`` (a meta-tailored run tailors anyway).
         seed: seed of the thermostat noise and of drawn velocities.
     """
-    from chemnoether.evaluate.physicality import strain_edges  # noqa: PLC0415 - heavy imports on use
-    from chemnoether.train.run_dir import open_run  # noqa: PLC0415
 
     _check_options(ensemble, thermostat, temperature_K, potential, seed)
     run = open_run(run_dir, which=which, split="test", device=device)
@@ -159,7 +160,6 @@ def _companion(run, potential, rescale: bool, model):
 
 
 def _tailored(run, tailor):
-    from chemnoether.evaluate.tailoring import TestTimeTailoring, tailoring_variants  # noqa: PLC0415
 
     options = tailor if isinstance(tailor, TestTimeTailoring) else TestTimeTailoring(str(tailor))
     return tailoring_variants(run, options)[options.variant]

@@ -25,6 +25,10 @@ from ase import Atoms, units
 
 from chemnoether.simulation.integrators import maxwell_boltzmann_velocities
 from chemnoether.errors import ConfigError, InvalidMoleculeError, InvalidStructureError
+from ase.io import read
+from chemnoether.simulation.generate import prepare_molecule
+from chemnoether.train.run_dir import true_states
+from rdkit import Chem
 
 TEST_PREFIX = "test:"
 
@@ -68,7 +72,6 @@ def resolve_start(start, run, *, replicas: int, temperature_K: float | None, rng
 
 
 def _test_windows(start: str, run, replicas: int):
-    from chemnoether.train.run_dir import true_states  # noqa: PLC0415
 
     text = start[len(TEST_PREFIX):]
     n_windows = len(run.windows)
@@ -89,7 +92,6 @@ def _test_windows(start: str, run, replicas: int):
 
 
 def _read_last_frame(path: Path) -> Atoms:
-    from ase.io import read  # noqa: PLC0415
 
     try:
         atoms = read(path, index=-1)
@@ -104,9 +106,7 @@ def _read_last_frame(path: Path) -> Atoms:
 
 def _embedded(smiles: str, run, seed: int) -> Atoms:
     """The SMILES embedded and minimised, atoms in the run's molecule order when the run has one."""
-    from rdkit import Chem  # noqa: PLC0415
 
-    from chemnoether.simulation.generate import prepare_molecule  # noqa: PLC0415
 
     if Chem.MolFromSmiles(smiles) is None:
         raise InvalidMoleculeError(f"start {smiles!r} is neither an existing file nor a SMILES RDKit can parse")
