@@ -1,10 +1,11 @@
 """Assemble chemnoether heterographs (schema in ``chemnoether.keys``) from index arrays.
 
-``dgl.heterograph`` spends about 400 us per small molecule on Python bookkeeping that is the same
-for every graph of our fixed schema (canonical edge types, metagraph, frames). Two remedies:
+``dgl.heterograph`` spends most of its time on a small molecule on Python bookkeeping that is the
+same for every graph of our fixed schema (canonical edge types, metagraph, frames). Two remedies
+(measured in ``benchmarks/README.md``, "Featurizer throughput"):
 
 * ``build_graph`` builds the relation indices directly and reuses the bookkeeping of one template
-  graph, as DGL's own unpickling restores a graph from its ``__dict__`` (about 5x faster);
+  graph, as DGL's own unpickling restores a graph from its ``__dict__``;
 * ``build_batched_graph`` concatenates the arrays of many molecules and builds one batched graph,
   so the per-graph DGL cost disappears altogether; it is what the batch featurizers return.
 

@@ -117,7 +117,7 @@ def _openmp_runtime():
 class GFN2Potential(Potential):
     """Semi-empirical GFN2-xTB through tblite (optional: ``pip install tblite``).
 
-    Each call restarts the SCC from the previous call's wavefunction (about 2x faster); results
+    Each call restarts the SCC from the previous call's wavefunction (fewer SCC iterations); results
     therefore depend on the previous geometry within the SCC tolerance (about 1e-6 eV), which is
     why a resumed GFN2 run is not bit-for-bit the uninterrupted one. ``restart=False`` starts from
     the atomic guess every time. ``accuracy`` scales tblite's SCC thresholds: at the default 1.0
