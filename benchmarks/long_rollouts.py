@@ -195,7 +195,8 @@ def plot_variants(curves: dict, stem: Path) -> None:
         if "E" in curve:
             axes[0].plot(curve["time_ps"], curve["E"] - curve["E"][0], label=name, lw=1, color=colour[name])
     axes[0].set(xlabel="time (ps)", ylabel="MMFF94 total energy - start (eV)")
-    axes[1].set(xlabel="time (ps)", ylabel="temperature (K)")
+    axes[1].set(xlabel="time (ps)", ylabel="temperature (K)", yscale="log")  # blow-ups reach 1e4-1e5 K
+    axes[0].set_yscale("symlog", linthresh=0.1)
     axes[0].set_title("means over the replicas still running", fontsize=8)
     axes[1].legend(fontsize=6)
     figure.tight_layout()
