@@ -50,8 +50,9 @@ def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
                         help="keep the total energy under this potential after each step: FlashMD velocity "
                              "rescaling, or with --project the energy-shell projection (default none)")
     parser.add_argument("--project", action="store_true",
-                        help="with --rescale: move positions and velocities onto the energy shell (survives a "
-                             "step that raised the potential above the total; see chemnoether.learned_md.projection)")
+                        help="with --rescale: where no real alpha exists (the step raised the potential above the "
+                             "total), move positions and velocities onto the energy shell instead of stopping the "
+                             "replica (chemnoether.learned_md.projection)")
     parser.add_argument("--tailor", choices=TAILOR_CHOICES, default=None,
                         help="tailor every step with this g (chemnoether.noether.tailor; default: the run's own model)")
     parser.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K", help="inner tailoring steps")

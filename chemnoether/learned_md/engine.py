@@ -73,8 +73,9 @@ class LearnedMD:
         thermostat: ``None`` (NVE) or a half-step callable (``thermostats``).
         potential: a companion potential (``rescale``); energies are logged when given.
         rescale: keep the total energy under ``potential`` after each learned step: ``True`` or
-            ``"velocities"`` scales the velocities (``rescale``, FlashMD); ``"project"`` moves
-            positions and velocities onto the energy shell (``projection``).
+            ``"velocities"`` scales the velocities (``rescale``, FlashMD); ``"project"`` does the
+            same and, for a replica with no real alpha, moves positions and velocities onto the
+            energy shell instead (``projection``).
         rng: the generator of the thermostat's noise.
     """
 
@@ -160,17 +161,18 @@ class LearnedMD:
         potential = np.full(len(idx), np.nan)
         alpha = np.full(len(idx), np.nan)
         if self.potential is not None and finite.any():
-            if self.projection:  # it evaluates the potential itself, at the projected positions
-                new_pos[finite], new_vel[finite], potential[finite], alpha[finite], why = project_to_energy(
-                    self.masses, new_pos[finite], new_vel[finite], reference[finite], self.potential, self.dt_fs
-                )
-            else:
-                potential[finite] = potential_energies(self.potential, new_pos[finite])
-            if self.rescale and not self.projection:
-                scaled, alpha[finite], why = rescale_to_energy(self.masses, new_vel[finite], potential[finite], reference[finite])
-                new_vel[finite] = scaled
+            potential[finite] = potential_energies(self.potential, new_pos[finite])
             if self.rescale:
-                for row, reason in zip(np.flatnonzero(finite), why, strict=True):
+                rows = np.flatnonzero(finite)
+                new_vel[rows], alpha[rows], why = rescale_to_energy(self.masses, new_vel[rows], potential[rows], reference[rows])
+                stuck = rows[[reason is not None for reason in why]] if self.projection else rows[:0]
+                if stuck.size:  # no real alpha: only moving the positions too can reach the shell
+                    new_pos[stuck], new_vel[stuck], potential[stuck], alpha[stuck], why_stuck = project_to_energy(
+                        self.masses, new_pos[stuck], new_vel[stuck], reference[stuck], self.potential, self.dt_fs
+                    )
+                    for row, reason in zip(stuck, why_stuck, strict=True):
+                        why[int(np.flatnonzero(rows == row)[0])] = reason
+                for row, reason in zip(rows, why, strict=True):
                     reasons[row] = reason
         if self.thermostat is not None:
             new_vel = self.thermostat(new_vel, self.masses, self.rng)
