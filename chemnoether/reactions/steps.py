@@ -69,7 +69,7 @@ _SMARTS = {
     "zwitterion": "[NX4+;!H0]-[CX4]-[OX1-]",
     "alkoxide": "[OX1-]-[CX4]",
     "acylammonium": "[NX4+;!H0]-[CX3]=[OX1]",
-    "carbocation": "[CX3+]-[CX4;!H0]",
+    "carbocation": "[CX3+;!$(C-,:[#6]=,:[#6])]-[CX4;!H0]",  # not allylic (an arenium ion rearomatises)
     "protonated_carbonyl": "[CX4;!H0]-[CX3]=[OX2H1+]",
     "enolate": "[CX3]=[CX3]-[OX1-]",
     "carbanion": "[CX3-;!$(C=*)]-[CX3]=[OX1]",
