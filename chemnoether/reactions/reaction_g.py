@@ -19,6 +19,12 @@ quantity; atom order does not matter. An atom whose ``layers``-hop neighbourhood
 reactant and in the product contributes the same vector to both sides and cancels exactly in
 ``g(R) - g(P)``: the difference describes the reaction centre and the atoms that left.
 
+What is compared (``rated_molecules``): the reactants taking part against the main product of a
+record such as USPTO (which leaves by-products out), but against *every* product of a step written
+with hydrogens as atoms (a mechanism step, a complete equation): then partners, counter-ions and
+leaving groups are on both sides and only the neighbourhood of the changed bonds survives in
+``g(R) - g(P)``, so the writer's choice of partner cannot carry the score.
+
 Reagents (the middle field of ``reactants>reagents>products``) are *not* part of g: they are
 solvents, catalysts and bases far more often than atom donors, USPTO-50k (the training data) has
 none, and their whole embedding would otherwise sit in ``g(R) - g(P)``. The oracle still counts
