@@ -17,7 +17,8 @@ Per input row (columns ``COLUMNS``, rows in input order):
 The learned score sees the map-free reactants taking part (spectators and reagents left out) and
 the main product (``balance.balance_reaction``), or, for a step written with hydrogens as atoms,
 every product and inferred by-product (``reaction_g.rated_molecules``): writing the by-products,
-or a partner or counter-ion on both sides, does not change it. A null reaction (nothing changes) has no learned score and scores 0.
+or a partner or counter-ion on both sides, does not change it. A null reaction (nothing changes)
+has no learned score and scores 0.
 * ``ok``: the row was scored; otherwise ``error_type`` and ``error`` say why: a parse error (not a
   string, no ``>>``, an empty side, unreadable SMILES, dummy atoms, atom maps pointing nowhere or
   used twice) or an element outside the featurizer's vocabulary (the oracle columns are still

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rdkit import Chem, rdBase
 
+
 PARTNERS = {
     "hydronium": "[OH3+]", "hydrogen_chloride": "Cl", "acetic_acid": "CC(=O)O", "ammonium": "[NH4+]",
     "water": "O", "hydroxide": "[OH-]", "ammonia": "N", "methylamine": "CN", "acetate": "CC(=O)[O-]",
