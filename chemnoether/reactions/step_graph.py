@@ -16,13 +16,12 @@ PARTNERS = {
     "water": "O", "hydroxide": "[OH-]", "ammonia": "N", "methylamine": "CN", "acetate": "CC(=O)[O-]",
     "triethylamine": "CCN(CC)CC", "methoxide": "C[O-]", "cyanide": "[C-]#N", "acetaldehyde": "CC=O",
     "acetic_anhydride": "CC(=O)OC(C)=O", "acetyl_chloride": "CC(=O)Cl", "nitronium": "O=[N+]=O",
-    "hydrogen": "[H][H]",
 }  # fmt: skip
 # partner -> index of its reacting atom: the atom holding the acidic H, the basic or nucleophilic
 # atom, the electrophilic carbon (its carbonyl O is the next atom) or nitrogen
 PARTNER_ATOM = {"hydronium": 0, "hydrogen_chloride": 0, "acetic_acid": 3, "ammonium": 0, "water": 0, "hydroxide": 0,
                  "ammonia": 0, "methylamine": 1, "acetate": 3, "triethylamine": 2, "methoxide": 1, "cyanide": 0,
-                 "acetaldehyde": 1, "acetic_anhydride": 1, "acetyl_chloride": 1, "nitronium": 1, "hydrogen": 0}  # fmt: skip
+                 "acetaldehyde": 1, "acetic_anhydride": 1, "acetyl_chloride": 1, "nitronium": 1}  # fmt: skip
 STRONG_ACIDS = ("hydronium", "hydrogen_chloride")
 WEAK_ACIDS = ("acetic_acid", "ammonium")  # protonate amines only
 BASES = ("hydroxide", "water", "ammonia", "methylamine", "acetate", "triethylamine")
@@ -36,11 +35,6 @@ SMARTS = {
     "tertiary_leaving": "[CX4;H0]([#6])([#6])([#6])-[Cl,Br,I,$([OX3;H2+])]",
     "alpha_ch": "[CX4;!H0]-[CX3;!$(C-[O,N])]=[OX1]",
     "arene_ch": "[cH;$(c1ccccc1)]",
-    "reducible": "[$([CX3;!a]=[CX3;!a]),$([CX3;!a]=[NX2;!a]),$([CX3;$([CH1](=O)[#6]),$(C(=O)([#6])[#6])]=[OX1]),"
-                 "$([NX2]=[OX1])]=[CX3,NX2,OX1;!a]",  # an alkene, imine, aldehyde, ketone or nitroso double bond
-    "nitro": "[#6]-[N+](=[OX1])-[OX1-]",
-    "nitroso": "[NX2;$(N-[#6])]=[OX1]",
-    "hydroxylamine": "[NX3;!$(N-[#6]=O);!$(N=*)]-[OX2H1]",
     # intermediates (follow-ups)
     "tetrahedral": "[OX1-]-[CX4]-[Cl,Br,$([OX2][CX4]),$([OX2][CX3]=O)]",
     "zwitterion": "[NX4+;!H0]-[CX4]-[OX1-]",

@@ -175,47 +175,6 @@ def _nitration(sub: Chem.Mol, rng) -> list:
     return out
 
 
-def _hydrogenation(mol: Chem.Mol, rng, pattern: str = "reducible") -> list:
-    """H2 adds across an alkene, imine, aldehyde, ketone or nitroso double bond (one H to each end)."""
-    out = []
-    for a, b in matches(mol, pattern, rng, 1):
-        g, h = with_partner(mol, "hydrogen")
-        g.bond(h, h + 1, -1)
-        g.bond(a, b, -1)
-        g.bond(a, h, +1)
-        g.bond(b, h + 1, +1)
-        out.append((g, "hydrogenation"))
-    return out
-
-
-def _nitro_reduction(mol: Chem.Mol, rng) -> list:
-    """A nitro group and H2 give the nitroso compound and water (the O- takes both hydrogens and leaves)."""
-    out = []
-    for _, n, _, o in matches(mol, "nitro", rng, 1):
-        g, h = with_partner(mol, "hydrogen")
-        g.bond(h, h + 1, -1)
-        g.bond(o, h, +1)
-        g.bond(o, h + 1, +1)
-        g.bond(n, o, -1)
-        g.charge(o, +1)
-        g.charge(n, -1)
-        out.append((g, "nitro_reduction"))
-    return out
-
-
-def _hydrogenolysis(mol: Chem.Mol, rng) -> list:
-    """H2 cleaves the N-O bond of a hydroxylamine: the amine and water."""
-    out = []
-    for n, o in matches(mol, "hydroxylamine", rng, 1):
-        g, h = with_partner(mol, "hydrogen")
-        g.bond(h, h + 1, -1)
-        g.bond(n, o, -1)
-        g.bond(n, h, +1)
-        g.bond(o, h + 1, +1)
-        out.append((g, "hydrogenolysis"))
-    return out
-
-
 TEMPLATES: dict[str, Callable] = {
     "protonation": _protonation,
     "deprotonation": _deprotonation,
@@ -227,9 +186,6 @@ TEMPLATES: dict[str, Callable] = {
     "enolate_formation": _enolate,
     "tautomerisation": _tautomerisation,
     "nitration": _nitration,
-    "hydrogenation": _hydrogenation,
-    "nitro_reduction": _nitro_reduction,
-    "hydrogenolysis": _hydrogenolysis,
 }
 
 
@@ -339,8 +295,7 @@ def _rearomatisation(mol, rng) -> list:
 
 
 FOLLOW_UPS: tuple[Callable, ...] = (_collapse, _zwitterion_transfer, _alkoxide_protonation, _acylammonium_deprotonation,
-                                    _carbocation, _enol_formation, _aldol, _rearomatisation,
-                                    lambda m, r: _hydrogenation(m, r, "nitroso"), _hydrogenolysis)  # fmt: skip
+                                    _carbocation, _enol_formation, _aldol, _rearomatisation)  # fmt: skip
 KINDS = (*TEMPLATES, "collapse", "intramolecular_proton_transfer", "alkoxide_protonation", "e1_deprotonation",
          "hydride_shift", "enol_formation", "aldol_addition", "rearomatisation")  # fmt: skip
 
