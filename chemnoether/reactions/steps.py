@@ -65,7 +65,6 @@ class Step:
     substrate: str
 
 
-
 # Templates: (substrate, rng) -> list of (graph, kind) with the arrows applied.
 def _protonation(sub: Chem.Mol, rng) -> list:
     out = []
