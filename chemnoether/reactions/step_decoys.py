@@ -14,7 +14,7 @@ The main (largest) product is the one edited; the other products are written as 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from rdkit import Chem, rdBase
@@ -22,13 +22,14 @@ from rdkit import Chem, rdBase
 from chemnoether.reactions.decoys import generate_D2
 from chemnoether.reactions.parse import parse_reaction
 
-if TYPE_CHECKING:
-    from chemnoether.reactions.steps import Step
-
 STEP_FAMILIES = ("E_charge", "E_hydrogen", "E_valence", "E_bond")
 
 
-def step_decoys(step: Step, seed: int) -> list[tuple[str, str]]:
+class _WrittenStep(Protocol):  # a ``steps.Step``; not imported: steps imports this module
+    reaction: str
+
+
+def step_decoys(step: _WrittenStep, seed: int) -> list[tuple[str, str]]:
     """(family, reaction SMILES) of broken versions of ``step`` (at most one per family)."""
     rng = np.random.default_rng(seed)
     left, right = step.reaction.split(">>")
