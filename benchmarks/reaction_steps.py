@@ -10,7 +10,8 @@
    aldol-mechanism steps in PyPI ``synkit`` 1.6.3's data folder (MIT), written by others and never
    used for training or tuning. Rows with ``*`` dummy atoms are row errors, reported as such.
 
-Run: ``.venv/bin/python benchmarks/reaction_steps.py [--model CKPT] [--substrates N] [--out out/bench_steps]``
+Run: ``.venv/bin/python benchmarks/reaction_steps.py [--model CKPT] [--substrates N] [--split test|val] [--out out/bench_steps]``
+(``--split val``: validation substrates, for choices while developing; synkit's steps are not scored then).
 """
 
 from __future__ import annotations
@@ -40,20 +41,24 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     parser.add_argument("--model", type=Path, default=None, help="scorer checkpoint (default: the shipped one)")
     parser.add_argument("--substrates", type=int, default=600, help="test substrates used (first N in sorted order)")
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="substrates of this part (val: for choices while developing; synkit's steps are then not scored)")
     parser.add_argument("--out", type=Path, default=Path("out/bench_steps"))
     args = parser.parse_args()
     start = time.perf_counter()
     substrates = uspto_substrates(pd.read_csv(args.csv)[COLUMN].tolist())
-    steps = step_table(substrates, "test", args.substrates).drop_duplicates("reaction")
+    if args.split == "val":  # the last N: training calibrates on the first val substrates (train_scorer.add_steps)
+        substrates = substrates[::-1]
+    steps = step_table(substrates, args.split, args.substrates).drop_duplicates("reaction")
     rows = [{"step": j, "kind": k, "family": "real", "text": t} for j, (k, t) in enumerate(zip(steps["kind"], steps["reaction"], strict=True))]
     for j, text in enumerate(steps["reaction"]):
         rows += [{"step": j, "kind": steps["kind"].iloc[j], "family": f, "text": d} for f, d in step_decoys(Step("", text, ""), j)]
     table = pd.DataFrame(rows)
-    print(f"{steps['substrate'].nunique()} test substrates, {len(steps)} steps, {len(table) - len(steps)} decoys "
+    print(f"{steps['substrate'].nunique()} {args.split} substrates, {len(steps)} steps, {len(table) - len(steps)} decoys "
           f"in {time.perf_counter() - start:.0f} s")  # fmt: skip
     table = pd.concat([table, score_reactions(table["text"].tolist(), model=args.model).drop(columns=["input"])], axis=1)
     real = table[table["family"] == "real"]
-    result = {"model": str(args.model or "shipped"), "test_substrates": int(steps["substrate"].nunique()),
+    result = {"model": str(args.model or "shipped"), "split": args.split, "substrates": int(steps["substrate"].nunique()),
               "steps": len(real), "real_ok": int(real["ok"].sum()), "real_oracle_ok": int(real["oracle_ok"].astype(bool).sum()),
               "median_score": float(real["score"].median()), "median_learned": float(real["learned_score"].median()),
               "per_kind": {k: {"n": len(g), "median_score": float(g["score"].median())} for k, g in real.groupby("kind")},
@@ -65,6 +70,12 @@ def main() -> None:
                                       "oracle_refuses": float((~decoys["oracle_ok"].astype(bool)).mean())}  # fmt: skip
     all_decoys = table[table["family"] != "real"]
     result["families"]["all"] = {"score": _auroc(real["score"], all_decoys["score"])}
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / f"reaction_steps_{args.split}_rows.csv.gz", index=False)
+    if args.split != "test":  # the external test set is scored only with the test figures
+        (args.out / f"reaction_steps_{args.split}.json").write_text(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))
+        return
     external = pd.read_csv(SYNKIT)
     scored = score_reactions(external["reaction"].tolist(), model=args.model)
     external = pd.concat([external, scored.drop(columns=["input"])], axis=1)
@@ -73,9 +84,7 @@ def main() -> None:
                         "median_score": float(ok["score"].median()), "min_score": float(ok["score"].min()),
                         "oracle_ok": int(ok["oracle_ok"].astype(bool).sum()),
                         "per_source": {s: float(g["score"].median()) for s, g in ok.groupby("source")}}  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reaction_steps.json").write_text(json.dumps(result, indent=2))
-    table.to_csv(args.out / "reaction_steps_rows.csv.gz", index=False)
     external.to_csv(args.out / "synkit_scored.csv", index=False)
     print(json.dumps(result, indent=2))
     print(external[["source", "step", "score", "learned_score", "oracle_reasons", "byproducts", "spectators", "error_type"]].to_string())

@@ -15,8 +15,10 @@ Per input row (columns ``COLUMNS``, rows in input order):
   ``reactants keep C7H7O3S; products need H2``.
 
 The learned score sees the map-free reactants taking part (spectators and reagents left out) and
-the main product (``balance.balance_reaction``): writing the by-products, or a partner on both
-sides, does not change it. A null reaction (nothing changes) has no learned score and scores 0.
+the main product (``balance.balance_reaction``), or, for a step written with hydrogens as atoms,
+every product and inferred by-product (``reaction_g.rated_molecules``): writing the by-products,
+or a partner or counter-ion on both sides, does not change it. A null reaction (nothing changes)
+has no learned score and scores 0.
 * ``ok``: the row was scored; otherwise ``error_type`` and ``error`` say why: a parse error (not a
   string, no ``>>``, an empty side, unreadable SMILES, dummy atoms, atom maps pointing nowhere or
   used twice) or an element outside the featurizer's vocabulary (the oracle columns are still
@@ -37,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from chemnoether.errors import ChemNoetherError, ConfigError
-from chemnoether.reactions.reaction_g import MoleculeTable, canonical_smiles
+from chemnoether.reactions.reaction_g import MoleculeTable, canonical_smiles, rated_molecules
 from chemnoether.reactions.oracle import oracle_checks
 from chemnoether.reactions.parse import ReactionParseError, parse_reaction, shown, smiles_of
 from chemnoether.reactions.scorer import ReactionScorer, load_scorer
@@ -169,18 +171,16 @@ def balance_columns(reaction, balance) -> dict:
 
 
 def _canonical_sides(reaction, balance) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(canonical SMILES, label such as 'reactant 2') of the reactants taking part and of the main product."""
+    """(canonical SMILES, label such as 'reactant 2') of what the learned score compares (``rated_molecules``)."""
     sides = []
-    for role, mols, keep in (("reactant", reaction.reactant_mols, balance.reactants), ("product", reaction.product_mols, balance.main)):
-        side = []
-        for i, mol in enumerate(mols):
-            if i not in keep:
-                continue
+    for side in rated_molecules(reaction, balance):
+        out = []
+        for mol, label in side:
             try:
-                side.append((canonical_smiles(mol), f"{role} {i + 1}"))
+                out.append((canonical_smiles(mol), label))
             except ChemNoetherError as err:
-                raise type(err)(f"{role} {i + 1}: {err}") from None
-        sides.append(side)
+                raise type(err)(f"{label}: {err}") from None
+        sides.append(out)
     return sides[0], sides[1]
 
 

@@ -19,6 +19,12 @@ quantity; atom order does not matter. An atom whose ``layers``-hop neighbourhood
 reactant and in the product contributes the same vector to both sides and cancels exactly in
 ``g(R) - g(P)``: the difference describes the reaction centre and the atoms that left.
 
+What is compared (``rated_molecules``): the reactants taking part against the main product of a
+record such as USPTO (which leaves by-products out), but against *every* product of a step written
+with hydrogens as atoms (a mechanism step, a complete equation): then partners, counter-ions and
+leaving groups are on both sides and only the neighbourhood of the changed bonds survives in
+``g(R) - g(P)``, so the writer's choice of partner cannot carry the score.
+
 Reagents (the middle field of ``reactants>reagents>products``) are *not* part of g: they are
 solvents, catalysts and bases far more often than atom donors, USPTO-50k (the training data) has
 none, and their whole embedding would otherwise sit in ``g(R) - g(P)``. The oracle still counts
@@ -50,7 +56,7 @@ from chemnoether.featurize import (
 from chemnoether.core.options import positive_int
 from chemnoether.nn import silu_mlp
 from chemnoether.noether.quantity import ConservedQuantity
-from chemnoether.reactions.balance import balance_reaction
+from chemnoether.reactions.balance import Balance, balance_reaction
 from chemnoether.reactions.parse import Reaction, smiles_of
 
 MAX_RING_SIZE = 8  # ring sizes above are one category
@@ -78,13 +84,31 @@ def canonical_smiles(mol: Chem.Mol) -> str:
         return Chem.MolToSmiles(again)
 
 
+def rated_molecules(reaction: Reaction, balance: Balance) -> tuple[list[tuple[Chem.Mol, str]], list[tuple[Chem.Mol, str]]]:
+    """What the learned score compares, each molecule with a label ('reactant 2', 'product 1'):
+    the reactants taking part (spectators and reagents left out) and
+
+    * for an equation written with hydrogens as atoms (``balance.explicit_h``: a mechanistic step,
+      whose writer tracks every atom), every product plus the by-products inferred to close it.
+      Partners and leaving groups then sit on both sides, so every atom whose ``layers``-bond
+      neighbourhood did not change cancels in ``g(R) - g(P)``: the score reads the reaction
+      centre, not which partner or counter-ion the writer chose, nor whether a by-product was written;
+    * otherwise (a record such as USPTO, which leaves by-products out) the main product alone.
+
+    Both lists are empty for a null reaction."""
+    reactants = [(reaction.reactant_mols[i], f"reactant {i + 1}") for i in balance.reactants]
+    if not balance.explicit_h or balance.null:
+        return reactants, [(reaction.product_mols[i], f"product {i + 1}") for i in balance.main]
+    products = [(reaction.product_mols[i], f"product {i + 1}") for i in balance.main + balance.written_byproducts]
+    products += [(Chem.MolFromSmiles(s), f"inferred by-product {s}") for s in balance.inferred]
+    return reactants, products
+
+
 def reaction_sides(reaction: Reaction) -> tuple[list[str], list[str]]:
-    """Canonical SMILES of what the learned score rates: the reactants taking part and the main
-    product of the balanced reaction (``balance_reaction``: spectators, by-products and reagents
-    left out). Both lists are empty for a null reaction."""
-    balance = balance_reaction(reaction)
-    return ([canonical_smiles(reaction.reactant_mols[i]) for i in balance.reactants],
-            [canonical_smiles(reaction.product_mols[i]) for i in balance.main])  # fmt: skip
+    """Canonical SMILES of what the learned score rates (``rated_molecules`` of the balanced
+    reaction, ``balance_reaction``). Both lists are empty for a null reaction."""
+    reactants, products = rated_molecules(reaction, balance_reaction(reaction))
+    return [canonical_smiles(m) for m, _ in reactants], [canonical_smiles(m) for m, _ in products]
 
 
 def _exclusive_cumsum(counts: np.ndarray) -> np.ndarray:

@@ -1,26 +1,30 @@
-"""Elementary mechanistic steps made by arrow-pushing templates on real molecules, and their decoys.
+"""Elementary mechanistic steps made by arrow-pushing templates on real molecules.
 
 A step is written as mechanisms are: every hydrogen as an atom (``[H]``), charges explicit, one
-elementary event (a proton transfer, a nucleophilic addition, an SN2 displacement, an ionisation,
-the collapse of a tetrahedral intermediate, an E1 deprotonation, a 1,2-hydride shift, an enolate
-formation, an aldol addition). Each template (``KINDS``) finds its sites on a substrate by SMARTS
-and applies its arrows to the substrate and a small partner (hydronium, water, hydroxide,
-methoxide, cyanide, ammonia, acetaldehyde) as bond-order and formal-charge changes of one graph
-whose hydrogens are atoms, so atoms, charge and electrons are conserved by construction. Steps
-that start from an intermediate (collapse, E1, hydride shift, aldol) chain on the product of the
-step before.
+elementary event. Each template (``TEMPLATES``) finds its sites on a substrate by SMARTS and applies
+its arrows to the substrate and a partner molecule as bond-order and formal-charge changes of one
+graph whose hydrogens are atoms, so atoms, charge and electrons are conserved by construction.
+Steps that start from an intermediate (``FOLLOW_UPS``, found by SMARTS on the product of the step
+before) chain up to ``MAX_DEPTH`` steps from the substrate. The kinds (``KINDS``):
 
-Decoys of a step (``step_decoys``), each a *broken* step for the same reactants:
+* proton transfers: a basic site protonated by an acid (hydronium, HCl; acetic acid or ammonium
+  for amines), an acid deprotonated by a base (hydroxide, water, ammonia, methylamine, acetate,
+  triethylamine), an alkoxide intermediate protonated by water, the intramolecular proton transfer
+  of a zwitterion (N+-H to O-), an acylammonium deprotonated, the alpha proton of a protonated
+  carbonyl taken by water (acid-catalysed enol formation), the concerted keto-enol tautomerisation
+  (neutral), enolate formation (written as the O- or as the C- resonance form);
+* additions: hydroxide, methoxide or cyanide to an aldehyde, ketone, acyl chloride, ester or
+  anhydride; an amine to an acyl group (the substrate's amine to acetic anhydride or acetyl
+  chloride, or ammonia / methylamine to the substrate's acyl group: a zwitterion); an enolate or,
+  concertedly, an enol to acetaldehyde (aldol); nitronium to a benzene ring (the arenium ion);
+* eliminations and rearrangements: the tetrahedral intermediate collapses (the leaving group goes),
+  a tertiary halide ionises, the carbocation loses a beta proton (E1) or undergoes a 1,2-hydride
+  shift, the arenium ion loses its proton (rearomatisation);
+* SN2 on a primary or methyl halide (hydroxide, methoxide, cyanide, ammonia).
 
-* ``E_charge``: one product atom's formal charge changed by one, nothing else (charge and
-  electron count broken);
-* ``E_hydrogen``: two hydrogens added across a double bond of the product (hydrogen from nowhere);
-* ``E_valence``: a bond added between two atoms of the product (impossible valence), kept only
-  when RDKit refuses the valence;
-* ``E_bond``: a bond of the product moved to another atom, hydrogens moved with it (``generate_D2``
-  on the step): atoms, charge and valence conserved, the connectivity wrong; only the learned
-  score can see it.
-
+Partners are drawn per site from several (seeded): which partner a writer chose is style, not
+plausibility (the scorer compares every product of such a step, ``reaction_g.rated_molecules``, so
+unchanged parts of a partner cancel). Decoys: ``step_decoys`` (module ``step_decoys``).
 ``elementary_steps(smiles, seed)`` makes the steps of one substrate; ``datasets/elementary-steps.md``
 says how the shipped train and test sets were drawn.
 """
@@ -31,26 +35,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from rdkit import Chem, rdBase
+from rdkit import Chem
 
-from chemnoether.reactions.decoys import generate_D2
-from chemnoether.reactions.parse import parse_reaction
+from chemnoether.reactions.step_decoys import STEP_FAMILIES, step_decoys
+from chemnoether.reactions.step_graph import (
+    BASES,
+    CARBOCATION,
+    PARTNERS,
+    STRONG_ACIDS,
+    WEAK_ACIDS,
+    StepGraph,
+    add_pair,
+    leave,
+    matches,
+    pick,
+    proton_shift,
+    with_partner,
+)
 
-STEP_FAMILIES = ("E_charge", "E_hydrogen", "E_valence", "E_bond")
-PARTNERS = {"hydronium": "[OH3+]", "water": "O", "hydroxide": "[OH-]", "methoxide": "C[O-]", "cyanide": "[C-]#N",
-            "ammonia": "N", "acetaldehyde": "CC=O"}  # fmt: skip
-# partner -> index of its reacting atom (the O of hydroxide, the C of cyanide...)
-_PARTNER_ATOM = {"hydronium": 0, "water": 0, "hydroxide": 0, "methoxide": 1, "cyanide": 0, "ammonia": 0, "acetaldehyde": 1}
-_SMARTS = {
-    "base": "[$([NX3;!$(N-[C,S,P]=[O,S,N]);!$(N-a);!$(N=*);!$(N#*)]),$([OX1]=[CX3]),$([OX2;H1][CX4])]",
-    "acid": "[$([OX2;H1][CX3]=O),$([OX2;H1]c),$([NX4+;!H0])]",
-    "carbonyl": "[CX3;$([CH1](=O)[#6]),$([CH2]=O),$(C(=O)([#6])[#6])]=[OX1]",
-    "acyl": "[CX3](=[OX1])[Cl,Br,$([OX2][CX4])]",
-    "alkyl_halide": "[CX4;H2,H3]-[Cl,Br,I]",
-    "tertiary_leaving": "[CX4;H0]([#6])([#6])([#6])-[Cl,Br,I,$([OX3;H2+])]",
-    "alpha_ch": "[CX4;!H0]-[CX3;!$(C-[O,N])]=[OX1]",
-}
-_PATTERNS = {k: Chem.MolFromSmarts(v) for k, v in _SMARTS.items()}
+MAX_DEPTH = 3  # steps chained from one substrate: e.g. amine addition, proton transfer, collapse
 
 
 @dataclass(frozen=True)
@@ -62,108 +65,52 @@ class Step:
     substrate: str
 
 
-class _Graph:
-    """Reactants of a step as one RWMol with hydrogens as atoms; arrows edit it in place."""
-
-    def __init__(self, mols: list[Chem.Mol]):
-        combined = Chem.Mol()
-        self.offsets = []
-        for m in mols:
-            self.offsets.append(combined.GetNumAtoms())
-            combined = Chem.CombineMols(combined, Chem.AddHs(m))
-        self.mol = Chem.RWMol(combined)
-        for atom in self.mol.GetAtoms():
-            atom.SetNoImplicit(True)  # hydrogens are atoms: an arrow must move them explicitly
-            atom.SetNumExplicitHs(0)
-        self.start = Chem.Mol(self.mol)
-
-    def hydrogen_on(self, i: int) -> int | None:
-        return next((n.GetIdx() for n in self.mol.GetAtomWithIdx(i).GetNeighbors() if n.GetAtomicNum() == 1), None)
-
-    def bond(self, i: int, j: int, delta: int) -> None:
-        """Change the order of bond i-j by ``delta`` (making or breaking it as needed)."""
-        b = self.mol.GetBondBetweenAtoms(i, j)
-        order = (0 if b is None else int(b.GetBondTypeAsDouble())) + delta
-        if b is not None:
-            self.mol.RemoveBond(i, j)
-        if order > 0:
-            self.mol.AddBond(i, j, {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE}[order])
-
-    def charge(self, i: int, delta: int) -> None:
-        atom = self.mol.GetAtomWithIdx(i)
-        atom.SetFormalCharge(atom.GetFormalCharge() + delta)
-
-    def move_h(self, donor: int, acceptor: int) -> bool:
-        """A proton moves from ``donor`` to ``acceptor`` (charges: donor -1, acceptor +1)."""
-        h = self.hydrogen_on(donor)
-        if h is None:
-            return False
-        self.bond(donor, h, -1)
-        self.bond(acceptor, h, +1)
-        self.charge(donor, -1)
-        self.charge(acceptor, +1)
-        return True
-
-    def finish(self) -> tuple[str, list[Chem.Mol]] | None:
-        """(reaction SMILES, product molecules) or None when a side does not sanitise."""
-        sides = []
-        for mol in (self.start, self.mol.GetMol()):
-            mol = Chem.Mol(mol)
-            with rdBase.BlockLogs():
-                try:
-                    Chem.SanitizeMol(mol)
-                except Exception:  # noqa: BLE001 - an arrow that breaks a valence: no step
-                    return None
-            sides.append(list(Chem.GetMolFrags(mol, asMols=True)))
-        if any(a.GetNumRadicalElectrons() for m in sides[1] for a in m.GetAtoms()):
-            return None
-        text = ">>".join(".".join(Chem.MolToSmiles(m) for m in side) for side in sides)
-        return text, sides[1]
-
-
-def _partner(name: str) -> Chem.Mol:
-    return Chem.MolFromSmiles(PARTNERS[name])
-
-
-# Each template: (substrate, rng) -> list of (graph, kind) with the arrows applied.
-def _proton_to_base(sub: Chem.Mol, rng) -> list:
+# Templates: (substrate, rng) -> list of (graph, kind) with the arrows applied.
+def _protonation(sub: Chem.Mol, rng) -> list:
     out = []
-    for (site,) in _matches(sub, "base", rng, 1):  # one: most substrates have a basic site
-        g = _Graph([sub, _partner("hydronium")])
-        if g.move_h(g.offsets[1], site):
+    for (site,) in matches(sub, "base", rng, 1):  # one: most substrates have a basic site
+        amine = sub.GetAtomWithIdx(site).GetAtomicNum() == 7
+        g, acid = with_partner(sub, pick(rng, STRONG_ACIDS + WEAK_ACIDS if amine else STRONG_ACIDS))
+        if g.move_h(acid, site):
             out.append((g, "protonation"))
     return out
 
 
-def _proton_from_acid(sub: Chem.Mol, rng) -> list:
+def _deprotonation(sub: Chem.Mol, rng) -> list:
     out = []
-    for (site,) in _matches(sub, "acid", rng, 2):
-        g = _Graph([sub, _partner(rng.choice(["hydroxide", "water", "ammonia"]))])
-        if g.move_h(site, g.offsets[1]):
+    for (site,) in matches(sub, "acid", rng, 2):
+        g, base = with_partner(sub, pick(rng, BASES))
+        if g.move_h(site, base):
             out.append((g, "deprotonation"))
     return out
 
 
-def _add_nucleophile(sub: Chem.Mol, rng, pattern: str, kind: str) -> list:
+def _addition(sub: Chem.Mol, rng, pattern: str, kind: str) -> list:
     out = []
-    for c, o, *_ in _matches(sub, pattern, rng, 2):
-        name = rng.choice(["hydroxide", "methoxide", "cyanide"])
-        g = _Graph([sub, _partner(name)])
-        nu = g.offsets[1] + _PARTNER_ATOM[name]
-        g.bond(nu, c, +1)
-        g.bond(c, o, -1)
-        g.charge(nu, +1)
-        g.charge(o, -1)
+    for c, o, *_ in matches(sub, pattern, rng, 2):
+        g, nu = with_partner(sub, pick(rng, ("hydroxide", "methoxide", "cyanide")))
+        add_pair(g, nu, c, o)
         out.append((g, kind))
+    return out
+
+
+def _amine_acylation(sub: Chem.Mol, rng) -> list:
+    out = []
+    for (n,) in matches(sub, "amine", rng, 1):  # the substrate's amine on an acylating partner
+        g, c = with_partner(sub, pick(rng, ("acetic_anhydride", "acetyl_chloride")))
+        add_pair(g, n, c, c + 1)
+        out.append((g, "amine_acyl_addition"))
+    for c, o, _ in matches(sub, "acyl", rng, 1):  # an amine partner on the substrate's acyl group
+        g, n = with_partner(sub, pick(rng, ("ammonia", "methylamine")))
+        add_pair(g, n, c, o)
+        out.append((g, "amine_acyl_addition"))
     return out
 
 
 def _sn2(sub: Chem.Mol, rng) -> list:
     out = []
-    for c, x in _matches(sub, "alkyl_halide", rng, 2):
-        name = rng.choice(["hydroxide", "methoxide", "cyanide", "ammonia"])
-        g = _Graph([sub, _partner(name)])
-        nu = g.offsets[1] + _PARTNER_ATOM[name]
+    for c, x in matches(sub, "alkyl_halide", rng, 2):
+        g, nu = with_partner(sub, pick(rng, ("hydroxide", "methoxide", "cyanide", "ammonia")))
         g.bond(nu, c, +1)
         g.bond(c, x, -1)
         g.charge(nu, +1)
@@ -174,8 +121,8 @@ def _sn2(sub: Chem.Mol, rng) -> list:
 
 def _ionisation(sub: Chem.Mol, rng) -> list:
     out = []
-    for c, _, _, _, x in _matches(sub, "tertiary_leaving", rng, 1):
-        g = _Graph([sub])
+    for c, _, _, _, x in matches(sub, "tertiary_leaving", rng, 1):
+        g = StepGraph([sub])
         g.bond(c, x, -1)
         g.charge(c, +1)
         g.charge(x, -1)
@@ -185,160 +132,195 @@ def _ionisation(sub: Chem.Mol, rng) -> list:
 
 def _enolate(sub: Chem.Mol, rng) -> list:
     out = []
-    for ca, c, o in _matches(sub, "alpha_ch", rng, 1):
-        g = _Graph([sub, _partner("hydroxide")])
-        if g.move_h(ca, g.offsets[1]):
-            g.charge(ca, +1)  # the carbanion's pair becomes the C=C bond, the charge goes to O
-            g.bond(ca, c, +1)
-            g.bond(c, o, -1)
-            g.charge(o, -1)
+    for ca, c, o in matches(sub, "alpha_ch", rng, 1):
+        g, base = with_partner(sub, pick(rng, ("hydroxide", "methoxide")))
+        if rng.random() < 0.5:  # the enolate as its O- resonance form
+            if proton_shift(g, ca, base, c, o):
+                out.append((g, "enolate_formation"))
+        elif g.move_h(ca, base):  # ... or as the carbanion
             out.append((g, "enolate_formation"))
     return out
 
 
+def _tautomerisation(sub: Chem.Mol, rng) -> list:
+    """Keto to enol in one concerted, neutral step: the alpha H moves to the carbonyl O."""
+    out = []
+    for ca, c, o in matches(sub, "alpha_ch", rng, 1):
+        g = StepGraph([sub])
+        h = g.hydrogen_on(ca)
+        g.bond(ca, h, -1)
+        g.bond(o, h, +1)
+        g.bond(ca, c, +1)
+        g.bond(c, o, -1)
+        out.append((g, "tautomerisation"))
+    return out
+
+
+def _nitration(sub: Chem.Mol, rng) -> list:
+    """Nitronium adds to a benzene carbon: the arenium ion (the ring's pi pair makes the C-N bond)."""
+    out = []
+    for (c1,) in matches(sub, "arene_ch", rng, 1):
+        g, n = with_partner(sub, "nitronium")
+        doubles = [b.GetOtherAtomIdx(c1) for b in g.mol.GetAtomWithIdx(c1).GetBonds() if b.GetBondType() == Chem.BondType.DOUBLE]
+        if not doubles:
+            continue
+        c2 = doubles[0]
+        g.bond(c1, c2, -1)
+        g.charge(c2, +1)
+        g.bond(c1, n, +1)
+        g.bond(n, n + 1, -1)  # an N=O pi pair goes to that O
+        g.charge(n + 1, -1)
+        out.append((g, "nitration"))
+    return out
+
+
 TEMPLATES: dict[str, Callable] = {
-    "protonation": _proton_to_base,
-    "deprotonation": _proton_from_acid,
-    "carbonyl_addition": lambda s, r: _add_nucleophile(s, r, "carbonyl", "carbonyl_addition"),
-    "acyl_addition": lambda s, r: _add_nucleophile(s, r, "acyl", "acyl_addition"),
+    "protonation": _protonation,
+    "deprotonation": _deprotonation,
+    "carbonyl_addition": lambda s, r: _addition(s, r, "carbonyl", "carbonyl_addition"),
+    "acyl_addition": lambda s, r: _addition(s, r, "acyl", "acyl_addition"),
+    "amine_acyl_addition": _amine_acylation,
     "sn2": _sn2,
     "ionisation": _ionisation,
     "enolate_formation": _enolate,
+    "tautomerisation": _tautomerisation,
+    "nitration": _nitration,
 }
-KINDS = (*TEMPLATES, "collapse", "e1_deprotonation", "hydride_shift", "aldol_addition")
 
 
-def _matches(mol: Chem.Mol, pattern: str, rng, n: int) -> list[tuple[int, ...]]:
-    found = list(mol.GetSubstructMatches(_PATTERNS[pattern], maxMatches=50))
-    return [found[i] for i in rng.permutation(len(found))[:n]]
-
-
-def _follow_up(kind: str, product: Chem.Mol, rng) -> list:
-    """Steps that start from the intermediate ``product`` of a ``kind`` step (explicit hydrogens)."""
-    mol = Chem.RemoveHs(product)
+# Follow-ups: (intermediate, rng) -> list of (graph, kind), at most one site each.
+def _collapse(mol, rng) -> list:
     out = []
-    if kind == "acyl_addition":  # the tetrahedral intermediate collapses: the leaving group goes
-        patt = Chem.MolFromSmarts("[OX1-]-[CX4]-[Cl,Br,$([OX2][CX4])]")
-        for o, c, x in mol.GetSubstructMatches(patt)[:1]:
-            g = _Graph([mol])
-            g.bond(c, o, +1)
-            g.bond(c, x, -1)
-            g.charge(o, +1)
-            g.charge(x, -1)
-            out.append((g, "collapse"))
-    if kind == "ionisation":  # the carbocation loses a beta proton to water, or a hydride shifts
-        cation = Chem.MolFromSmarts("[CX3+]-[CX4;!H0]")
-        for c, b in mol.GetSubstructMatches(cation)[:1]:
-            g = _Graph([mol, _partner("water")])
-            if g.move_h(b, g.offsets[1]):
-                g.charge(b, +1)  # the C-H pair becomes the C=C bond and cancels the cation
-                g.charge(c, -1)
-                g.bond(c, b, +1)
-                out.append((g, "e1_deprotonation"))
-            g = _Graph([mol])
-            h = g.hydrogen_on(b)
-            if h is not None:
-                g.bond(b, h, -1)
-                g.bond(c, h, +1)
-                g.charge(c, -1)
-                g.charge(b, +1)
-                out.append((g, "hydride_shift"))
-    if kind == "enolate_formation":  # the enolate carbon adds to acetaldehyde
-        enolate = Chem.MolFromSmarts("[CX3]=[CX3]-[OX1-]")
-        for ca, c, o in mol.GetSubstructMatches(enolate)[:1]:
-            g = _Graph([mol, _partner("acetaldehyde")])
-            e = g.offsets[1] + _PARTNER_ATOM["acetaldehyde"]
+    for o, c, x in matches(mol, "tetrahedral", rng, 1):
+        g = StepGraph([mol])
+        leave(g, o, c, x)
+        out.append((g, "collapse"))
+    return out
+
+
+def _zwitterion_transfer(mol, rng) -> list:
+    out = []
+    for n, _, o in matches(mol, "zwitterion", rng, 1):
+        g = StepGraph([mol])
+        if g.move_h(n, o):
+            out.append((g, "intramolecular_proton_transfer"))
+    return out
+
+
+def _alkoxide_protonation(mol, rng) -> list:
+    out = []
+    for o, _ in matches(mol, "alkoxide", rng, 1):
+        g, water = with_partner(mol, "water")
+        if g.move_h(water, o):
+            out.append((g, "alkoxide_protonation"))
+    return out
+
+
+def _acylammonium_deprotonation(mol, rng) -> list:
+    out = []
+    for n, _, _ in matches(mol, "acylammonium", rng, 1):
+        g, base = with_partner(mol, pick(rng, ("acetate", "water")))
+        if g.move_h(n, base):
+            out.append((g, "deprotonation"))
+    return out
+
+
+def _carbocation(mol, rng) -> list:
+    """E1: water or acetate takes a beta proton; or a 1,2-hydride shift."""
+    out = []
+    for c, b in matches(mol, "carbocation", rng, 1):
+        g, base = with_partner(mol, pick(rng, ("water", "acetate")))
+        if proton_shift(g, b, base, c, c):
+            out.append((g, "e1_deprotonation"))
+        g = StepGraph([mol])
+        h = g.hydrogen_on(b)
+        if h is not None:
+            g.bond(b, h, -1)
+            g.bond(c, h, +1)
+            g.charge(c, -1)
+            g.charge(b, +1)
+            out.append((g, "hydride_shift"))
+    return out
+
+
+def _enol_formation(mol, rng) -> list:
+    """Acid-catalysed enolisation: water takes the alpha proton of a protonated carbonyl."""
+    out = []
+    for ca, c, o in matches(mol, "protonated_carbonyl", rng, 1):
+        g, water = with_partner(mol, "water")
+        if proton_shift(g, ca, water, c, o):
+            out.append((g, "enol_formation"))
+    return out
+
+
+def _aldol(mol, rng) -> list:
+    """The enolate (either form) or, concertedly and neutral, the enol adds to acetaldehyde."""
+    out = []
+    if mol.HasSubstructMatch(CARBOCATION):
+        return out  # a carbocation (an arenium ion...) is quenched first
+    for ca, c, o in matches(mol, "enolate", rng, 1):
+        g, e = with_partner(mol, "acetaldehyde")
+        add_pair(g, ca, e, e + 1)
+        g.charge(ca, -1)  # the C=C pair made the bond; the O- pair reforms C=O
+        g.bond(ca, c, -1)
+        g.bond(c, o, +1)
+        g.charge(o, +1)
+        out.append((g, "aldol_addition"))
+    for ca, _, _ in matches(mol, "carbanion", rng, 1):
+        g, e = with_partner(mol, "acetaldehyde")
+        add_pair(g, ca, e, e + 1)  # the carbanion's pair makes the bond: its charge goes
+        out.append((g, "aldol_addition"))
+    for ca, c, o in matches(mol, "enol", rng, 1):
+        g, e = with_partner(mol, "acetaldehyde")
+        h = g.hydrogen_on(o)
+        if h is not None:
             g.bond(ca, e, +1)
             g.bond(ca, c, -1)
             g.bond(c, o, +1)
-            g.charge(o, +1)
-            g.bond(e, g.offsets[1] + 2, -1)
-            g.charge(g.offsets[1] + 2, -1)
+            g.bond(o, h, -1)
+            g.bond(e, e + 1, -1)
+            g.bond(e + 1, h, +1)
             out.append((g, "aldol_addition"))
     return out
 
 
+def _rearomatisation(mol, rng) -> list:
+    out = []
+    for c1, _, _, _, c2 in matches(mol, "arenium", rng, 1):
+        g, base = with_partner(mol, pick(rng, ("water", "acetate")))
+        if proton_shift(g, c1, base, c2, c2):
+            out.append((g, "rearomatisation"))
+    return out
+
+
+FOLLOW_UPS: tuple[Callable, ...] = (_collapse, _zwitterion_transfer, _alkoxide_protonation, _acylammonium_deprotonation,
+                                    _carbocation, _enol_formation, _aldol, _rearomatisation)  # fmt: skip
+KINDS = (*TEMPLATES, "collapse", "intramolecular_proton_transfer", "alkoxide_protonation", "e1_deprotonation",
+         "hydride_shift", "enol_formation", "aldol_addition", "rearomatisation")  # fmt: skip
+
+
 def elementary_steps(smiles: str, seed: int) -> list[Step]:
     """Every step the templates make on the substrate ``smiles`` (at most 2 sites per template),
-    and the steps that follow from their intermediates; [] when the SMILES does not read."""
+    and the steps that follow from their intermediates (``MAX_DEPTH`` in all); [] when the SMILES
+    does not read."""
     sub = Chem.MolFromSmiles(smiles)
     if sub is None:
         return []
     rng = np.random.default_rng(seed)
-    out = []
-    for template in TEMPLATES.values():
-        for graph, kind in template(sub, rng):
+    out: list[Step] = []
+    frontier = [(graph, kind) for template in TEMPLATES.values() for graph, kind in template(sub, rng)]
+    for depth in range(MAX_DEPTH):
+        following = []
+        for graph, kind in frontier:
             done = graph.finish()
             if done is None:
                 continue
             out.append(Step(kind, done[0], smiles))
-            main = max(done[1], key=lambda m: m.GetNumHeavyAtoms())
-            for graph2, kind2 in _follow_up(kind, main, rng):
-                done2 = graph2.finish()
-                if done2 is not None:
-                    out.append(Step(kind2, done2[0], smiles))
+            if depth + 1 < MAX_DEPTH:
+                main = Chem.RemoveHs(max(done[1], key=lambda m: m.GetNumHeavyAtoms()))
+                following += [pair for follow in FOLLOW_UPS for pair in follow(main, rng)]
+        frontier = following
     return out
 
 
-def step_decoys(step: Step, seed: int) -> list[tuple[str, str]]:
-    """(family, reaction SMILES) of broken versions of ``step`` (at most one per family)."""
-    rng = np.random.default_rng(seed)
-    left, right = step.reaction.split(">>")
-    products = [Chem.MolFromSmiles(s, sanitize=False) for s in right.split(".")]
-    main = int(np.argmax([m.GetNumHeavyAtoms() for m in products]))
-    out = []
-    for family, edit in (("E_charge", _break_charge), ("E_hydrogen", _add_h2), ("E_valence", _extra_bond)):
-        mol = Chem.RWMol(products[main])
-        mol.UpdatePropertyCache(strict=False)
-        for atom in mol.GetAtoms():
-            atom.SetNoImplicit(True)
-        edited = edit(mol, rng)  # the SMILES of the edited product, or None
-        if edited is None:
-            continue
-        others = [Chem.MolToSmiles(m) for i, m in enumerate(products) if i != main]
-        out.append((family, left + ">>" + ".".join([edited, *others])))
-    implicit = parse_reaction(left + ">>" + ".".join(Chem.MolToSmiles(Chem.RemoveHs(m, sanitize=False)) for m in products))
-    moved = generate_D2(implicit, rng, n=1)  # its product holds every product molecule, edited
-    if moved:
-        out.append(("E_bond", left + ">>" + moved[0].smiles))
-    return out
-
-
-def _heavy(mol) -> list[int]:
-    return [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
-
-
-def _break_charge(mol: Chem.RWMol, rng) -> str | None:
-    atom = mol.GetAtomWithIdx(int(rng.choice(_heavy(mol))))
-    atom.SetFormalCharge(atom.GetFormalCharge() + int(rng.choice([-1, 1])))
-    mol.UpdatePropertyCache(strict=False)  # so that the SMILES writes the atom's H count as it is
-    return Chem.MolToSmiles(mol)
-
-
-def _add_h2(mol: Chem.RWMol, rng) -> str | None:
-    doubles = [b for b in mol.GetBonds() if b.GetBondType() == Chem.BondType.DOUBLE]
-    if not doubles:
-        return None
-    b = doubles[int(rng.integers(len(doubles)))]
-    i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-    b.SetBondType(Chem.BondType.SINGLE)
-    for k in (i, j):
-        h = mol.AddAtom(Chem.Atom(1))
-        mol.AddBond(k, h, Chem.BondType.SINGLE)
-    mol.UpdatePropertyCache(strict=False)
-    return Chem.MolToSmiles(mol)
-
-
-def _extra_bond(mol: Chem.RWMol, rng) -> str | None:
-    heavy = _heavy(mol)
-    pairs = [(i, j) for i in heavy for j in heavy if i < j and mol.GetBondBetweenAtoms(i, j) is None]
-    for k in rng.permutation(len(pairs))[:10]:
-        trial = Chem.RWMol(mol)
-        trial.AddBond(*pairs[k], Chem.BondType.SINGLE)
-        copy = trial.GetMol()
-        with rdBase.BlockLogs():
-            try:
-                Chem.SanitizeMol(copy)
-            except Exception:  # noqa: BLE001 - refused valence: what this decoy wants
-                return Chem.MolToSmiles(trial)
-    return None
+__all__ = ["KINDS", "PARTNERS", "STEP_FAMILIES", "Step", "elementary_steps", "step_decoys"]
