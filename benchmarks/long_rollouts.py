@@ -23,9 +23,10 @@ data's 0.5 fs step from the same start frames. Reported per row:
 * ``bond_jsd`` / ``bond_jsd_max`` / ``angle_jsd`` / ``dihedral_jsd``: Jensen-Shannon divergence of
   each internal coordinate's distribution against the reference MD (``evaluate.md_statistics``),
   over every frame of every replica while it was physical;
-* ``vdos_peaks_cm`` / ``vdos_peak_shifts``: the three strongest peaks of the vibrational density of
-  states (replicas that ran to the end, both sampled every 5 fs, so both alias the O-H stretch the
-  same way) and their relative shifts from the reference's peaks;
+* ``vdos_peaks_cm`` / ``vdos_peak_shifts``: the strongest peak of the vibrational density of states
+  in each band of ``md_statistics.VDOS_BANDS_CM`` (200-700, 700-1700, 2500-3400 cm⁻¹; replicas that
+  ran to the end, both sampled every 5 fs, so both alias the O-H stretch the same way) and their
+  relative shifts from the reference's, band by band;
 * ``mean_T_K`` / ``std_T_K`` for every row (an NVE row that cools shows here).
 
 Plots (PNG beside the JSON): total energy and temperature against time per variant, bond-length

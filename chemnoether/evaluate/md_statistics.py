@@ -5,8 +5,8 @@
   divergence per internal coordinate, then the mean (and the worst bond) per kind.
 * ``vibrational_dos``: the vibrational density of states, the mass-weighted power spectrum of the
   velocities (by Wiener-Khinchin the Fourier transform of the velocity autocorrelation), averaged
-  over replicas; ``dos_peaks`` its strongest peaks, ``peak_shifts`` how far a run's peaks sit from
-  the reference's.
+  over replicas; ``dos_peaks`` its strongest peak in each of three bands, ``peak_shifts`` how far
+  a run's peaks sit from the reference's, band by band.
 
 The internal coordinates come from the bond list alone (angles: two bonds sharing an atom;
 dihedrals: a bond with one further bond at each end), so any molecule with bonds works. Arrays
@@ -112,16 +112,26 @@ def vibrational_dos(velocities: np.ndarray, masses: np.ndarray, dt_fs: float) ->
     return frequencies, spectrum / area if area > 0 else spectrum
 
 
-def dos_peaks(frequencies: np.ndarray, spectrum: np.ndarray, count: int = 3, min_cm: float = 200.0) -> np.ndarray:
-    """Positions (cm⁻¹) of the ``count`` highest peaks above ``min_cm``, in increasing frequency."""
-    indices, _ = find_peaks(np.where(frequencies >= min_cm, spectrum, 0.0))
-    strongest = indices[np.argsort(spectrum[indices])[::-1][:count]]
-    return np.sort(frequencies[strongest])
+# torsions and skeletal bends; C-O / C-C stretches and X-H bends; X-H stretches (O-H aliases into
+# this band when velocities are sampled every 5 fs, identically in a run and its reference)
+VDOS_BANDS_CM = ((200.0, 700.0), (700.0, 1700.0), (2500.0, 3400.0))
+
+
+def dos_peaks(frequencies: np.ndarray, spectrum: np.ndarray, bands=VDOS_BANDS_CM) -> np.ndarray:
+    """Position (cm⁻¹) of the strongest peak in each band (NaN for a band without one).
+
+    One peak per band, so that a run's peaks are compared with the reference's band by band,
+    not matched across bands when two peaks of a band are about as strong.
+    """
+    indices, _ = find_peaks(spectrum)
+    out = np.full(len(bands), np.nan)
+    for b, (low, high) in enumerate(bands):
+        inside = indices[(frequencies[indices] >= low) & (frequencies[indices] < high)]
+        if inside.size:
+            out[b] = frequencies[inside[np.argmax(spectrum[inside])]]
+    return out
 
 
 def peak_shifts(reference_peaks: np.ndarray, peaks: np.ndarray) -> np.ndarray:
-    """Relative shift of the nearest run peak from each reference peak (NaN where the run has none)."""
-    if not len(peaks):
-        return np.full(len(reference_peaks), np.nan)
-    nearest = peaks[np.abs(peaks[None, :] - reference_peaks[:, None]).argmin(axis=1)]
-    return (nearest - reference_peaks) / reference_peaks
+    """Relative shift of each band's peak from the reference's (NaN where either has none)."""
+    return (np.asarray(peaks) - np.asarray(reference_peaks)) / np.asarray(reference_peaks)
