@@ -178,10 +178,11 @@ def structure_row(reference_positions: np.ndarray, positions: np.ndarray, bonds)
     """Internal-coordinate divergences against the reference (``evaluate.md_statistics``), rounded."""
     from chemnoether.evaluate.md_statistics import structure_jsd
 
-    if not len(positions):
+    frames = positions.reshape(-1, *positions.shape[-2:])  # (frames x replicas, N, 3)
+    if not len(frames):
         return {"bond_jsd": float("nan"), "jsd_frames": 0}
-    values = structure_jsd(reference_positions.reshape(-1, *reference_positions.shape[-2:]), positions.reshape(-1, *positions.shape[-2:]), bonds)
-    return {**{k: round(v, 5) if isinstance(v, float) else v for k, v in values.items()}, "jsd_frames": int(len(positions.reshape(-1, *positions.shape[-2:])))}
+    values = structure_jsd(reference_positions.reshape(-1, *reference_positions.shape[-2:]), frames, bonds)
+    return {**{k: round(v, 5) if isinstance(v, float) else v for k, v in values.items()}, "jsd_frames": len(frames)}
 
 
 def plot_variants(curves: dict, stem: Path) -> None:
@@ -263,8 +264,9 @@ def main(argv=None) -> int:
         gfn2.update(structure_row(reference_positions, gfn2_frames["positions"][..., atom_index, :], bonds))
         freq, dos = vibrational_dos(gfn2_velocities, masses, run.step_fs)
         gfn2_temps = np.stack([temperatures(masses, v) for v in gfn2_velocities])
-        gfn2.update(vdos_peaks_cm=dos_peaks(freq, dos).round(1).tolist(),
-                    vdos_peak_shifts=peak_shifts(reference_peaks, dos_peaks(freq, dos)).round(4).tolist(),
+        gfn2_peaks = dos_peaks(freq, dos)
+        gfn2.update(vdos_peaks_cm=gfn2_peaks.round(1).tolist(),
+                    vdos_peak_shifts=peak_shifts(reference_peaks, gfn2_peaks).round(4).tolist(),
                     mean_T_K=float(gfn2_temps.mean()), std_T_K=float(gfn2_temps.std()))
         gfn2["speed_vs_mmff_md"] = gfn2["ps_per_hour"] / reference["ps_per_hour"]
         plots["GFN2-xTB MD"] = {"time_ps": plots["reference"]["time_ps"], "T": gfn2_temps.mean(axis=1), "dos": (freq, dos),

@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import types
+
 import torch
 
 logger = logging.getLogger("chemnoether")

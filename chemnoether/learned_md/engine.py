@@ -32,8 +32,6 @@ from chemnoether.learned_md.guards import replica_failures
 from chemnoether.learned_md.projection import project_to_energy
 from chemnoether.learned_md.rescale import CompanionPotential, potential_energies, rescale_to_energy
 
-RESCALE_MODES = (False, True, "velocities", "project")
-
 
 @dataclass
 class ReplicaState:
@@ -93,7 +91,7 @@ class LearnedMD:
         rng: np.random.Generator | None = None,
         device: str | torch.device = "cpu",
     ):
-        if not any(rescale is mode or (isinstance(rescale, str) and rescale == mode) for mode in RESCALE_MODES):
+        if not (isinstance(rescale, bool) or rescale in ("velocities", "project")):
             raise ConfigError(f"rescale={rescale!r}: choose False, True (= 'velocities') or 'project'")
         if rescale and potential is None:
             raise ConfigError("rescale=True needs a companion potential (e.g. MMFFCompanion(smiles)) to rescale against")
@@ -165,13 +163,14 @@ class LearnedMD:
             if self.rescale:
                 rows = np.flatnonzero(finite)
                 new_vel[rows], alpha[rows], why = rescale_to_energy(self.masses, new_vel[rows], potential[rows], reference[rows])
-                stuck = rows[[reason is not None for reason in why]] if self.projection else rows[:0]
-                if stuck.size:  # no real alpha: only moving the positions too can reach the shell
+                stuck_at = [i for i, reason in enumerate(why) if reason is not None] if self.projection else []
+                if stuck_at:  # no real alpha: only moving the positions too can reach the shell
+                    stuck = rows[stuck_at]
                     new_pos[stuck], new_vel[stuck], potential[stuck], alpha[stuck], why_stuck = project_to_energy(
                         self.masses, new_pos[stuck], new_vel[stuck], reference[stuck], self.potential, self.dt_fs
                     )
-                    for row, reason in zip(stuck, why_stuck, strict=True):
-                        why[int(np.flatnonzero(rows == row)[0])] = reason
+                    for i, reason in zip(stuck_at, why_stuck, strict=True):
+                        why[i] = reason
                 for row, reason in zip(rows, why, strict=True):
                     reasons[row] = reason
         if self.thermostat is not None:

@@ -28,16 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from chemnoether._atomic import atomic_write
-from chemnoether.data.md_chunks import write_json_atomic
-from chemnoether.errors import ConfigError, TrajectoryFormatError
-from chemnoether.core.units import kinetic_energy
-from chemnoether.learned_md._physics import temperatures
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 from ase.io.trajectory import Trajectory
+
+from chemnoether._atomic import atomic_write
+from chemnoether.core.units import kinetic_energy
+from chemnoether.data.md_chunks import write_json_atomic
+from chemnoether.errors import ConfigError, TrajectoryFormatError
+from chemnoether.learned_md._physics import temperatures
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "chemnoether-learned-md"
@@ -210,7 +210,6 @@ class ChunkedOutput:
                     writer.writerows(self._log_rows(arrays))
 
     def _write_frames(self, path: Path, frames: list) -> None:
-
         if self.format == "extxyz":
             write(path, frames, format="extxyz", append=True)
         else:
@@ -220,7 +219,6 @@ class ChunkedOutput:
                     trajectory.write(atoms)
 
     def _atoms(self, arrays: dict, frame: int, replica: int):
-
         atoms = Atoms(numbers=self.numbers, positions=arrays["positions"][frame, replica], masses=self.masses)
         atoms.set_velocities(arrays["velocities"][frame, replica] / units.fs)  # Å/fs -> ASE units
         step = int(arrays["steps"][frame])

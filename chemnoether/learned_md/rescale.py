@@ -23,13 +23,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from chemnoether.errors import ConfigError, SimulationError
 from chemnoether.core.units import kinetic_energy
-from chemnoether.learned_md._physics import split_com
+from chemnoether.errors import ConfigError, SimulationError
 from chemnoether.evaluate.rollout import state_batch
+from chemnoether.learned_md._physics import split_com
 from chemnoether.simulation.generate import prepare_molecule
-from chemnoether.simulation.torch_mmff import MMFFTerms
-from chemnoether.simulation.torch_mmff import mmff_energy
+from chemnoether.simulation.torch_mmff import MMFFTerms, mmff_energy
 
 CompanionPotential = Callable[[torch.Tensor], torch.Tensor]
 
@@ -79,7 +78,6 @@ class MMFFCompanion:
     """
 
     def __init__(self, smiles: str, atomic_numbers: np.ndarray | None = None):
-
         mol = prepare_molecule(smiles)
         numbers = np.array([atom.GetAtomicNum() for atom in mol.GetAtoms()])
         if atomic_numbers is not None and not np.array_equal(numbers, np.asarray(atomic_numbers)):
@@ -92,7 +90,6 @@ class MMFFCompanion:
         self.terms = MMFFTerms.from_mol(mol).to("cpu", torch.float64)
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
-
         terms = self.terms
         if terms.device != positions.device or terms.dtype != positions.dtype:
             terms = self.terms = terms.to(positions.device, positions.dtype)
@@ -125,7 +122,6 @@ class LearnedCompanion:
         return energy.detach().to(torch.float64), -forces.detach().to(torch.float64).reshape(np.shape(positions))
 
     def _batch(self, positions: np.ndarray):
-
         return state_batch(self.topology, positions, np.zeros_like(positions), self.dt_fs, device=self.device, dtype=self.dtype)
 
 

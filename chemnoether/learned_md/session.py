@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from chemnoether.errors import ConfigError
+from chemnoether.evaluate.physicality import strain_edges
+from chemnoether.evaluate.tailoring import TestTimeTailoring, tailoring_variants
 from chemnoether.learned_md.engine import LearnedMD
 from chemnoether.learned_md.guards import bond_lengths_of, check_start, training_distance, warn_if_far
 from chemnoether.learned_md.rescale import LearnedCompanion, MMFFCompanion
 from chemnoether.learned_md.starts import resolve_start
 from chemnoether.learned_md.thermostats import THERMOSTATS, make_thermostat
-from chemnoether.evaluate.physicality import strain_edges
-from chemnoether.evaluate.tailoring import TestTimeTailoring, tailoring_variants
 from chemnoether.train.run_dir import open_run
 
 ENSEMBLES = ("nve", "nvt")
@@ -160,6 +160,5 @@ def _companion(run, potential, rescale: bool, model):
 
 
 def _tailored(run, tailor):
-
     options = tailor if isinstance(tailor, TestTimeTailoring) else TestTimeTailoring(str(tailor))
     return tailoring_variants(run, options)[options.variant]

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
-
-from chemnoether.simulation.integrators import maxwell_boltzmann_velocities
-from chemnoether.errors import ConfigError, InvalidMoleculeError, InvalidStructureError
 from ase.io import read
-from chemnoether.simulation.generate import prepare_molecule
-from chemnoether.train.run_dir import true_states
 from rdkit import Chem
+
+from chemnoether.errors import ConfigError, InvalidMoleculeError, InvalidStructureError
+from chemnoether.simulation.generate import prepare_molecule
+from chemnoether.simulation.integrators import maxwell_boltzmann_velocities
+from chemnoether.train.run_dir import true_states
 
 TEST_PREFIX = "test:"
 
@@ -72,7 +72,6 @@ def resolve_start(start, run, *, replicas: int, temperature_K: float | None, rng
 
 
 def _test_windows(start: str, run, replicas: int):
-
     text = start[len(TEST_PREFIX):]
     n_windows = len(run.windows)
     try:
@@ -92,7 +91,6 @@ def _test_windows(start: str, run, replicas: int):
 
 
 def _read_last_frame(path: Path) -> Atoms:
-
     try:
         atoms = read(path, index=-1)
     except Exception as err:  # ase.io raises many types for a file it cannot parse
