@@ -13,6 +13,8 @@ data's 0.5 fs step from the same start frames. Reported per row:
 * ``nve_drift_meV_per_atom_ps``: mean over the replicas that finished of the slope of their total
   energy under MMFF94 (least squares), and its ratio to the reference MD's kinetic-energy std;
 * ``mean_T_K`` / ``std_T_K``: over replicas and frames after the first 20% of the run;
+  ``T_standard_error_K``: the spread of the per-replica means over sqrt(replicas) (frames of one
+  replica are correlated, replicas are not), what an NVT mean can be told from its target by;
 * ``pos_mse_100fs_A2``: position MSE against the reference MD 100 fs after the start (Å², over
   the replicas still running then; NVE rows);
 * ``ps_per_hour``: simulated ps per wall-clock hour summed over replicas, and its ratio to the
@@ -35,7 +37,8 @@ distributions against the reference, VDOS.
 * a GFN2-xTB MD row (tblite) from the same frames: a second physical reference, whose divergence
   from MMFF94 says how large a JSD two sound potentials give, and the speed peer.
 
-Not measured here yet (issue 13 point 3): aspirin.
+The anchored-g rows use ``RUN_DIR/anchored_g.pt`` (``chemnoether md fit-g RUN_DIR`` first; without
+it they fall back to a quick fit, and the "anchored g" row says so), and that row gives its R^2.
 """
 
 from __future__ import annotations
@@ -69,6 +72,12 @@ VARIANTS = {
     "learned NVE + MMFF projection": {"ensemble": "nve", "rescale": "project"},
     "learned NVE + learned-energy projection": {"ensemble": "nve", "rescale": "project", "potential": "learned"},
     "learned NVT (CSVR) + MMFF projection": {"ensemble": "nvt", "thermostat": "csvr", "rescale": "project"},
+    # the same stabilisers with the anchored g's potential (fitted without energy labels, `md fit-g`):
+    # no reference potential at run time; the drift is still judged under MMFF94
+    "learned NVE + anchored-g rescaling": {"ensemble": "nve", "rescale": True, "potential": "anchored"},
+    "learned NVE + anchored-g projection": {"ensemble": "nve", "rescale": "project", "potential": "anchored"},
+    "learned NVT (CSVR) + anchored-g projection": {"ensemble": "nvt", "thermostat": "csvr", "rescale": "project",
+                                                   "potential": "anchored"},
 }
 TEMPERATURE_K = 300.0
 ERROR_TIME_FS = 100.0  # the position error is read this long after the start
@@ -156,6 +165,18 @@ def one_step_row(run, count: int = 48) -> dict:
     return row
 
 
+def anchored_g_row(run) -> dict:
+    """How the run's anchored g was fitted and its R^2 against the MMFF94 potential (test split)."""
+    from chemnoether.noether.anchored import ANCHORED_G_FILE, load_anchored_g
+
+    path = run.run_dir / ANCHORED_G_FILE
+    if not path.exists():
+        return {"variant": "anchored g (no energy labels)",
+                "skipped": f"no {ANCHORED_G_FILE}: its rows use a quick 1000-step fit; run `chemnoether md fit-g {run.run_dir}`"}
+    _, fit = load_anchored_g(path)
+    return {"variant": "anchored g (no energy labels)", **fit}
+
+
 def learned_row(name: str, options: dict, run_dir: str, start: str, replicas: int, steps: int, folder: Path) -> dict:
     from chemnoether.learned_md import read_frames, run_learned_md
 
@@ -172,6 +193,18 @@ def learned_row(name: str, options: dict, run_dir: str, start: str, replicas: in
     finished = np.flatnonzero(frames["alive"][-1])
     time_ps = frames["steps"] * result.dt_fs / 1000.0
     return row, frames, finished, time_ps, n_atoms
+
+
+def mmff_energies(mmff, positions: np.ndarray) -> np.ndarray:
+    """(T, B) MMFF94 potential energies (eV) of frames (T, B, N, 3); NaN where a frame is not finite."""
+    from chemnoether.learned_md.rescale import potential_energies
+
+    flat = positions.reshape(-1, *positions.shape[2:])
+    energies = np.full(len(flat), np.nan)
+    finite = np.isfinite(flat).all(axis=(1, 2))
+    if finite.any():
+        energies[finite] = potential_energies(mmff, flat[finite])
+    return energies.reshape(positions.shape[:2])
 
 
 def structure_row(reference_positions: np.ndarray, positions: np.ndarray, bonds) -> dict:
@@ -233,6 +266,7 @@ def main(argv=None) -> int:
     from chemnoether.core.units import kinetic_energy
     from chemnoether.learned_md._physics import temperatures
     from chemnoether.evaluate.physicality import strain_edges
+    from chemnoether.learned_md.rescale import MMFFCompanion
     from chemnoether.evaluate.md_statistics import coordinate_values, dos_peaks, internal_coordinates, peak_shifts, vibrational_dos
 
     run = open_run(args.run_dir)
@@ -243,6 +277,7 @@ def main(argv=None) -> int:
     rows = []
     reference, reference_at_error_time, reference_frames = reference_md(run, frames_used, steps * run.step_fs)
     bonds = strain_edges(run)[0]
+    mmff = MMFFCompanion(run.trajectory.metadata["smiles"], run.trajectory.atomic_numbers)
     atom_index = run.topology.atom_index
     reference_positions = reference_frames["positions"][..., atom_index, :]
     reference_velocities = reference_frames["velocities"][..., atom_index, :]
@@ -258,6 +293,8 @@ def main(argv=None) -> int:
     print(f"reference: {reference}", flush=True)
     rows.append(one_step_row(run))
     print(f"one step: {rows[-1]}", flush=True)
+    rows.append(anchored_g_row(run))
+    print(f"anchored g: {rows[-1]}", flush=True)
     try:  # GFN2-xTB from the same frames: a second physical reference (and the speed peer)
         gfn2, _, gfn2_frames = reference_md(run, frames_used, steps * run.step_fs, kind="gfn2")
         gfn2_velocities = gfn2_frames["velocities"][..., atom_index, :]
@@ -291,15 +328,18 @@ def main(argv=None) -> int:
             except Exception as err:  # a variant that fails is a row, not a crash
                 rows.append(mark_skipped({"variant": name}, name, err))
                 continue
-            total = frames["potential_energy"] + np.stack([kinetic_energy(masses, v) for v in frames["velocities"]])
-            if options["ensemble"] == "nve" and finished.size and options.get("potential", "mmff") == "mmff":
+            # the drift is judged under MMFF94 whichever companion the run used (a learned one logs its own energies)
+            total = mmff_energies(mmff, frames["positions"]) + np.stack([kinetic_energy(masses, v) for v in frames["velocities"]])
+            if options["ensemble"] == "nve" and finished.size:
                 drifts = [drift_meV_per_atom_ps(time_ps, total[:, b], n_atoms) for b in finished]
                 row["nve_drift_meV_per_atom_ps"] = float(np.mean(np.abs(drifts)))
                 row["drift_over_reference_kinetic_std"] = row["nve_drift_meV_per_atom_ps"] * n_atoms / 1000 / reference["kinetic_std_eV"]
                 row["drift_averaged_over"] = int(finished.size)
             if finished.size:  # temperatures after the first 20% of the run, replicas that finished
                 temps = np.stack([temperatures(masses, v) for v in frames["velocities"]])[len(time_ps) // 5:, finished]
-                row.update(mean_T_K=float(temps.mean()), std_T_K=float(temps.std()), T_averaged_over=int(finished.size))
+                replica_means = temps.mean(axis=0)  # replicas are independent; frames within one are not
+                row.update(mean_T_K=float(temps.mean()), std_T_K=float(temps.std()), T_averaged_over=int(finished.size),
+                           T_standard_error_K=float(replica_means.std(ddof=1) / np.sqrt(finished.size)) if finished.size > 1 else float("nan"))
                 if options["ensemble"] == "nvt":
                     row["target_T_K"] = TEMPERATURE_K
             physical = frames["positions"][frames["alive"]]  # (frames x replicas while physical, N, 3)
@@ -314,9 +354,8 @@ def main(argv=None) -> int:
                 row.update(vdos_peaks_cm=peaks.round(1).tolist(),
                            vdos_peak_shifts=peak_shifts(reference_peaks, peaks).round(4).tolist(), vdos_over=int(finished.size))
                 curve["dos"] = (freq, dos)
-            if options.get("potential", "mmff") == "mmff":
-                change = total - total[0]  # per replica, so replicas that stop do not shift the mean
-                curve["E"] = np.array([c[a].mean() if a.any() else np.nan for c, a in zip(change, frames["alive"])])
+            change = total - total[0]  # per replica, so replicas that stop do not shift the mean
+            curve["E"] = np.array([c[a].mean() if a.any() else np.nan for c, a in zip(change, frames["alive"])])
             plots[name] = curve
             hit = np.flatnonzero(np.isclose(frames["steps"] * row["dt_fs"], ERROR_TIME_FS))
             if hit.size and options["ensemble"] == "nve":

@@ -20,6 +20,7 @@ import torch
 
 from chemnoether.errors import ConfigError
 from chemnoether.evaluate._diagnostics import rollout_diagnostics, single_step_errors
+from chemnoether.evaluate.anchored_g import anchored_g_of
 from chemnoether.train.recipe_data import windows_from_options
 from chemnoether.train.run_dir import OpenedRun
 
@@ -97,17 +98,14 @@ def tailoring_variants(run: OpenedRun, test_time: TestTimeTailoring | None = Non
 
 def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
     from chemnoether.noether import NoetherEmbedding  # lazy: keeps e3nn out of `import chemnoether.evaluate`
-    from chemnoether.noether.anchored import (  # lazy: keeps e3nn out of `import chemnoether.evaluate`
-        PRETRAIN_LR as ANCHORED_LR,
-        PRETRAIN_STEPS as ANCHORED_STEPS,
-        KineticAnchoredEnergy,
-    )
     from chemnoether.noether.pretrain import pretrain_embedding  # lazy: keeps e3nn out of `import chemnoether.evaluate`
     from chemnoether.noether.recipe import g_from_spec  # lazy: keeps e3nn out of `import chemnoether.evaluate`
 
     if test_time.g == "learned_energy":  # the model's own energy head: nothing to pre-train
         return g_from_spec({"kind": "learned_energy"}, base)
-    if test_time.g not in ("learned", "anchored"):
+    if test_time.g == "anchored":  # the run's fitted one (md fit-g), else a quick fit
+        return anchored_g_of(run)
+    if test_time.g != "learned":
         spec = {"kind": test_time.g}
         if test_time.g == "energy":
             spec["smiles"] = _all_atom_smiles(run)
@@ -115,14 +113,8 @@ def _test_time_g(run: OpenedRun, test_time: TestTimeTailoring, base):
     # the run's own training windows (its recipe rebuilds them exactly), never the evaluated split
     train = windows_from_options(run.recipe.data).train
     torch.manual_seed(run.recipe.train.seed)
-    if test_time.g == "anchored":
-        g = KineticAnchoredEnergy(base.config["elements"], hidden=32, layers=2).to(run.device)
-    else:
-        g = NoetherEmbedding(base.config["elements"], k=8, hidden=32, layers=2).to(run.device)
-    if test_time.g == "anchored":  # its own measured schedule (noether.anchored)
-        pretrain_embedding(g, train, ANCHORED_STEPS, lr=ANCHORED_LR, seed=run.recipe.train.seed)
-    else:
-        pretrain_embedding(g, train, test_time.pretrain_steps, seed=run.recipe.train.seed)
+    g = NoetherEmbedding(base.config["elements"], k=8, hidden=32, layers=2).to(run.device)
+    pretrain_embedding(g, train, test_time.pretrain_steps, seed=run.recipe.train.seed)
     return g.eval()
 
 

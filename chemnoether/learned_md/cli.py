@@ -1,6 +1,6 @@
-"""``chemnoether md run``: learned MD of a trained run from the command line.
+"""``chemnoether md run`` and ``md fit-g``: learned MD of a trained run from the command line.
 
-``add_run_parser(md_subparsers)`` adds ``run`` to the ``md`` command's subparsers (``chemnoether.cli``
+``add_run_parser(md_subparsers)`` adds ``run`` and ``fit-g`` to the ``md`` command's subparsers (``chemnoether.cli``
 builds ``md`` from it and ``chemnoether.simulation.cli``); the work is imported only when the command
 runs, so ``chemnoether --help`` stays fast.
 """
@@ -46,9 +46,10 @@ def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
                         help="NVT target, and the temperature of velocities drawn for starts without them")
     parser.add_argument("--friction", type=_positive_float, default=0.01, metavar="1/fs", help="Langevin friction (default 0.01)")
     parser.add_argument("--tau", type=_positive_float, default=100.0, metavar="FS", help="CSVR relaxation time (default 100)")
-    parser.add_argument("--rescale", choices=("mmff", "learned", "none"), default="none",
+    parser.add_argument("--rescale", choices=("mmff", "learned", "anchored", "none"), default="none",
                         help="keep the total energy under this potential after each step: FlashMD velocity "
-                             "rescaling, or with --project the energy-shell projection (default none)")
+                             "rescaling, or with --project the energy-shell projection (default none); learned: the "
+                             "run's energy head; anchored: the potential of its anchored g (no energy labels, see md fit-g)")
     parser.add_argument("--project", action="store_true",
                         help="with --rescale: where no real alpha exists (the step raised the potential above the "
                              "total), move positions and velocities onto the energy shell instead of stopping the "
@@ -66,12 +67,56 @@ def add_run_parser(md_subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-resume", action="store_true", help="overwrite a run already in OUT instead of continuing it")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_command)
+    add_fit_g_parser(md_subparsers)
     return parser
+
+
+def add_fit_g_parser(md_subparsers) -> argparse.ArgumentParser:
+    """Add ``fit-g``: fit the run's anchored g and save it in the run directory."""
+    parser = md_subparsers.add_parser(
+        "fit-g",
+        help="fit the run's anchored conserved quantity (kinetic + learned potential, no energy labels) for "
+             "--tailor anchored and --rescale anchored",
+        description=(
+            "Fit g = K + V_phi on the run's training windows so that it is conserved along them (no energy or "
+            "force labels), and save it as RUN_DIR/anchored_g.pt. Prints the R^2 of V_phi against the reference "
+            "potential on the test split when the data carry energies."
+        ),
+    )
+    parser.add_argument("run_dir", help="run directory of `chemnoether train`")
+    parser.add_argument("--steps", type=_positive_int, default=None, metavar="N", help="optimiser steps (default 15000)")
+    parser.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default 0.002)")
+    parser.add_argument("--hidden", type=_positive_int, default=None, metavar="H", help="width (default 64)")
+    parser.add_argument("--layers", type=_positive_int, default=None, metavar="L", help="message-passing rounds (default 3)")
+    parser.add_argument("--anchor", choices=("auto", "window", "trajectory"), default="auto",
+                        help="g is conserved across each window, or across the whole trajectory (one NVE run); "
+                             "auto: trajectory for generated MD, window for a read file (default auto)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where it is fitted (default cpu)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=fit_g_command)
+    return parser
+
+
+def fit_g_command(args: argparse.Namespace) -> int:
+    """Run ``chemnoether md fit-g``; print where the g went and its R^2."""
+    from chemnoether.evaluate.anchored_g import fit_anchored_g  # lazy: keeps e3nn out of `chemnoether --help`
+    from chemnoether.noether.anchored import ANCHORED_G_FILE, save_anchored_g  # lazy: keeps e3nn out of `chemnoether --help`
+    from chemnoether.train.run_dir import open_run  # lazy: keeps e3nn out of `chemnoether --help`
+
+    run = open_run(args.run_dir, split="test", device=args.device)
+    given = {k: getattr(args, k) for k in ("steps", "lr", "hidden", "layers", "anchor") if getattr(args, k) is not None}
+    g, fit = fit_anchored_g(run, progress=not args.quiet, **given)
+    path = save_anchored_g(g, run.run_dir / ANCHORED_G_FILE, fit)
+    r2 = (f"R^2 of V against the reference potential on {fit['r2_states']} test states: {fit['r2_potential']:.3f} "
+          f"(total energy {fit['r2_total']:.3f})") if "r2_potential" in fit else "no energies in the data: R^2 not measured"
+    print(f"anchored g ({fit['anchor']} anchor) fitted in {fit['steps']} steps ({fit['seconds']:.0f} s), final loss {fit['final_loss']:.4f}; {r2}")
+    print(f"wrote {path}")
+    return 0
 
 
 def _rescale_mode(args: argparse.Namespace) -> bool | str:
     if args.project and args.rescale == "none":
-        raise ConfigError("--project needs --rescale mmff|learned: the potential whose energy shell it projects onto")
+        raise ConfigError("--project needs --rescale mmff|learned|anchored: the potential whose energy shell it projects onto")
     return "project" if args.project else args.rescale != "none"
 
 

@@ -97,29 +97,40 @@ class MMFFCompanion:
 
 
 class LearnedCompanion:
-    """The run's own learned potential (``EquivariantDynamics.potential_energy``) as a companion.
+    """A learned potential energy as the companion: no reference force field at run time.
 
-    FlashMD rescales against a learned energy; here it is the energy head trained beside the
-    dynamics (``model.energy_head: true``), so no reference force field is needed at run time.
+    ``energy_fn(batch) -> (B,) eV`` is either the run's energy head (``for_energy_head``: FlashMD
+    rescales against a learned energy trained beside the dynamics, ``model.energy_head: true``) or
+    the potential ``V_phi`` of the run's anchored g (``noether.anchored``, fitted without a single
+    energy label by ``chemnoether md fit-g``), so the projected or rescaled quantity is a learned
+    conserved quantity. ``owner``: the module the function belongs to (its dtype is used).
     """
 
-    def __init__(self, model, topology, dt_fs: float, device="cpu"):
+    def __init__(self, energy_fn, owner: torch.nn.Module, topology, dt_fs: float, device="cpu"):
+        self.energy_fn, self.topology, self.dt_fs, self.device = energy_fn, topology, dt_fs, device
+        self.dtype = next(owner.parameters()).dtype
+
+    @classmethod
+    def for_energy_head(cls, model, topology, dt_fs: float, device="cpu") -> LearnedCompanion:
         if getattr(model, "energy_head", None) is None:
             raise ConfigError(
                 "rescaling against the learned energy needs a model with an energy head: train it with "
                 "model.energy_head: true and train.loss_weights.forces > 0, or rescale against mmff"
             )
-        self.model, self.topology, self.dt_fs, self.device = model, topology, dt_fs, device
-        self.dtype = next(model.parameters()).dtype
+        return cls(model.potential_energy, model, topology, dt_fs, device)
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
         pos = positions.detach().to("cpu", torch.float64).numpy()
-        return self.model.potential_energy(self._batch(pos)).detach().to(positions.device, torch.float64)
+        with torch.no_grad():
+            energy = self.energy_fn(self._batch(pos))
+        return energy.detach().reshape(-1).to(positions.device, torch.float64)
 
     def energy_and_gradient(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(V (B,), dV/dx (B, N, 3))``: the energy head and minus its forces (for the projection)."""
-        energy, forces = self.model.energy_and_forces(self._batch(np.asarray(positions, dtype=np.float64)))
-        return energy.detach().to(torch.float64), -forces.detach().to(torch.float64).reshape(np.shape(positions))
+        """``(V (B,), dV/dx (B, N, 3))`` (for the projection)."""
+        from chemnoether.models.energy_head import energy_forces  # lazy: keeps e3nn out of `chemnoether --help`
+
+        energy, forces = energy_forces(self.energy_fn, self._batch(np.asarray(positions, dtype=np.float64)))
+        return energy.detach().reshape(-1).to(torch.float64), -forces.detach().to(torch.float64).reshape(np.shape(positions))
 
     def _batch(self, positions: np.ndarray):
         return state_batch(self.topology, positions, np.zeros_like(positions), self.dt_fs, device=self.device, dtype=self.dtype)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chemnoether.errors import ConfigError
+from chemnoether.evaluate.anchored_g import anchored_g_of
 from chemnoether.evaluate.physicality import strain_edges
 from chemnoether.evaluate.tailoring import TestTimeTailoring, tailoring_variants
 from chemnoether.learned_md.engine import LearnedMD
@@ -25,7 +26,7 @@ from chemnoether.learned_md.thermostats import THERMOSTATS, make_thermostat
 from chemnoether.train.run_dir import open_run
 
 ENSEMBLES = ("nve", "nvt")
-POTENTIAL_CHOICES = ("auto", "mmff", "learned", "none")
+POTENTIAL_CHOICES = ("auto", "mmff", "learned", "anchored", "none")
 
 
 @dataclass
@@ -63,8 +64,9 @@ def open_learned_md(
             ``temperature_K``: ``"langevin"`` with ``friction_per_fs``, or ``"csvr"`` with ``tau_fs``).
         potential: the companion potential: ``"auto"`` (MMFF94 when the run's molecule is known with
             all its atoms, else none), ``"mmff"``, ``"learned"`` (the run's own energy head,
-            ``model.energy_head: true``), ``"none"``, or a callable positions (B, N, 3) Å -> (B,)
-            eV. Its energies go to the log.
+            ``model.energy_head: true``), ``"anchored"`` (the potential of the run's anchored g,
+            fitted without energy labels: ``chemnoether md fit-g``), ``"none"``, or a callable
+            positions (B, N, 3) Å -> (B,) eV. Its energies go to the log.
         rescale: keep the total energy under ``potential``: ``True`` / ``"velocities"`` (FlashMD
             rescaling, ``rescale``) or ``"project"`` (the energy-shell projection, ``projection``).
         tailor: ``None``, a test-time g name (``linear_momentum``, ``angular_momentum``, ``energy``,
@@ -141,7 +143,10 @@ def _companion(run, potential, rescale: bool, model):
         return potential
     if potential == "learned":
         inner = getattr(model, "model", model)  # a tailored wrapper's dynamics model carries the head
-        return LearnedCompanion(inner, run.topology, run.step_fs, run.device)
+        return LearnedCompanion.for_energy_head(inner, run.topology, run.step_fs, run.device)
+    if potential == "anchored":  # V_phi of the run's anchored g: learned without energy labels
+        g = anchored_g_of(run)
+        return LearnedCompanion(g.potential_energy, g, run.topology, run.step_fs, run.device)
     if potential == "none":
         if rescale:
             raise ConfigError("rescale needs a companion potential; pass potential='mmff' or a callable, not 'none'")

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from chemnoether import keys
+from chemnoether._atomic import atomic_write
 from chemnoether.core.tensors import GraphTensors
+from chemnoether.errors import CheckpointError
 from chemnoether.noether.embeddings import NoetherEmbedding
 from chemnoether.noether.oracles import kinetic_energy_per_graph
 from chemnoether.noether.quantity import ConservedQuantity
@@ -25,9 +28,12 @@ from chemnoether.noether.quantity import ConservedQuantity
 
 # pre-training that worked on ethanol (MMFF94, 5 fs windows): R^2 of V_phi against the MMFF94
 # potential on test frames 0.05 after 300 steps at lr 1e-3, 0.72 after 1000 steps at lr 3e-3
-# (recipes/learned_md_training); what ``chemnoether evaluate --tailor-g anchored`` uses
+# (recipes/learned_md_training); what ``chemnoether evaluate --tailor-g anchored`` uses when the
+# run has no fitted g of its own (``ANCHORED_G_FILE``, written by ``chemnoether md fit-g``)
 PRETRAIN_STEPS = 1000
 PRETRAIN_LR = 3e-3
+ANCHORED_G_FILE = "anchored_g.pt"
+_FORMAT = "chemnoether.anchored_g"
 
 
 def at_rest(state: GraphTensors) -> GraphTensors:
@@ -67,3 +73,40 @@ def kinetic_anchor_loss(g: KineticAnchoredEnergy, now: GraphTensors, later: Grap
     change = (g(now) - g(later)).pow(2).mean()
     kinetic_change = (kinetic_energy_per_graph(now) - kinetic_energy_per_graph(later)).pow(2).mean().detach()
     return change / (kinetic_change + 1e-12)
+
+
+def trajectory_anchor_loss(g: KineticAnchoredEnergy, states: GraphTensors) -> torch.Tensor:
+    """Scalar: ``Var(g) / Var(K)`` over the graphs of ``states``, all from one NVE trajectory.
+
+    On one NVE trajectory every state has the same total energy, so g must be equal on all of
+    them, not only on states 5 fs apart: this pins the slow parts of the potential (torsions)
+    that barely change over one window and that ``kinetic_anchor_loss`` therefore hardly sees.
+    Only for data that is one NVE trajectory (generated runs); thermostatted data keeps the window
+    form. Like it, 1 for a constant potential and 0 for the true one, with no energy label.
+    """
+    values = g(states).reshape(-1)
+    kinetic = kinetic_energy_per_graph(states).reshape(-1).detach()
+    return (values - values.mean()).pow(2).mean() / ((kinetic - kinetic.mean()).pow(2).mean() + 1e-12)
+
+
+def save_anchored_g(g: KineticAnchoredEnergy, path, fit: dict) -> Path:
+    """Write ``g`` (config, weights and ``fit``: how it was fitted, JSON-ready) atomically to ``path``."""
+    payload = {"format": _FORMAT, "version": 1, "config": dict(g.config), "fit": dict(fit),
+               "state_dict": {k: v.detach().cpu() for k, v in g.state_dict().items()}}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_anchored_g(path, device="cpu") -> tuple[KineticAnchoredEnergy, dict]:
+    """``(g in eval mode, fit record)`` from a file of ``save_anchored_g``; a clear error otherwise."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no fitted anchored g here; fit one with `chemnoether md fit-g RUN_DIR`") from None
+    except Exception as err:  # truncated, not a torch file, foreign pickles
+        raise CheckpointError(f"{path}: not a readable anchored-g file ({err}); fit it again with `chemnoether md fit-g`") from err
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise CheckpointError(f"{path}: not an anchored-g file of `chemnoether md fit-g` (no {_FORMAT!r} format tag)")
+    g = KineticAnchoredEnergy(**payload["config"])
+    g.load_state_dict(payload["state_dict"])
+    return g.to(device).eval(), payload["fit"]

@@ -26,7 +26,8 @@ import torch
 from chemnoether import keys
 from chemnoether._progress import progress_bar
 from chemnoether.core.tensors import GraphTensors
-from chemnoether.noether.anchored import kinetic_anchor_loss
+from chemnoether.errors import ConfigError
+from chemnoether.noether.anchored import kinetic_anchor_loss, trajectory_anchor_loss
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +68,31 @@ def pretrain_embedding(
     seed: int = 0,
     log_every: int = 50,
     progress: bool = False,
+    schedule: str = "constant",
+    clip_norm: float | None = None,
+    anchor: str = "window",
 ) -> list[float]:
     """Train ``g`` alone for ``steps`` Adam steps on ``windows`` (``PairWindows``); returns the losses.
 
     ``progress``: a progress bar (a line every 10 s in a log file), as the training loop shows.
+    ``schedule``: ``"constant"`` at ``lr``, or ``"one_cycle"`` (warm up to ``lr`` over the first 5%,
+    then anneal to zero: a long fit at a constant rate ends noisy). ``clip_norm``: clip the gradient
+    norm to this (the anchor loss is a ratio of small numbers and can spike). ``anchor``, for a
+    kinetic-anchored g: ``"window"`` (conserved across each window) or ``"trajectory"`` (the
+    windows are one NVE trajectory: conserved across the whole batch, ``trajectory_anchor_loss``).
     """
+    if anchor not in ("window", "trajectory"):
+        raise ConfigError(f"anchor={anchor!r}: choose 'window' or 'trajectory'")
+    if schedule not in ("constant", "one_cycle"):
+        raise ConfigError(f"schedule={schedule!r}: choose 'constant' or 'one_cycle'")
     from chemnoether.data.windows import window_loader  # lazy: keeps DGL out of `import chemnoether.noether`
 
     generator = torch.Generator().manual_seed(seed)
     device = next(g.parameters()).device
     dtype = next(g.parameters()).dtype
     optimizer = torch.optim.Adam(g.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05) \
+        if schedule == "one_cycle" else None
     losses: list[float] = []
     g.train()
     bar = progress_bar(total=steps, desc="pre-training g", unit="step", disable=not progress)
@@ -85,12 +100,17 @@ def pretrain_embedding(
         for batch in window_loader(windows, batch_size, shuffle=True, seed=seed + len(losses)):
             batch = batch.to(device=device, dtype=dtype)
             if getattr(g, "kind", None) == "anchored":
-                loss = kinetic_anchor_loss(g, batch, _next_state(batch))
+                loss = kinetic_anchor_loss(g, batch, _next_state(batch)) if anchor == "window" \
+                    else trajectory_anchor_loss(g, batch)
             else:
                 loss = conservation_contrast(g, batch, position_noise, velocity_noise, generator)
             optimizer.zero_grad()
             loss.backward()
+            if clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(g.parameters(), clip_norm)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)

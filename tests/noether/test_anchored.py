@@ -10,7 +10,7 @@ from chemnoether.errors import ConfigError
 from chemnoether.models import build_model
 from chemnoether.nn.testing import float64_default, permute_batch, random_orthogonal, rotate_batch
 from chemnoether.noether import kinetic_energy_per_graph
-from chemnoether.noether.anchored import KineticAnchoredEnergy, at_rest, kinetic_anchor_loss
+from chemnoether.noether.anchored import KineticAnchoredEnergy, at_rest, kinetic_anchor_loss, trajectory_anchor_loss
 from chemnoether.noether.checks import check_noether_loss_invariant
 from chemnoether.noether.oracles import LearnedTotalEnergy, TotalEnergy
 from chemnoether.noether.pretrain import _next_state, pretrain_embedding
@@ -52,6 +52,27 @@ def test_a_constant_potential_cannot_lower_the_anchor_loss(long_ethanol):
     with torch.no_grad():
         g.potential.head[-1].weight.zero_()  # V_phi now the same constant for every state
     assert float(kinetic_anchor_loss(g, batch, _next_state(batch)).detach()) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_the_trajectory_anchor_is_zero_for_the_true_energy_and_one_for_a_constant_potential(long_ethanol):
+    batch = tensors(windows(long_ethanol, range(0, 300, 7)))  # states far apart on one NVE trajectory
+    true_energy = g_from_spec({"kind": "energy", "smiles": "CCO"})
+    ratio = trajectory_anchor_loss(true_energy, batch)
+    assert float(ratio) < 1e-3  # only the 0.5 fs Verlet integrator's energy error is left
+    g = anchored()
+    with torch.no_grad():
+        g.potential.head[-1].weight.zero_()
+    assert float(trajectory_anchor_loss(g, batch).detach()) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_pretraining_on_the_whole_trajectory_learns_the_potential_without_labels(long_ethanol):
+    train, test = windows(long_ethanol, range(0, 250)), windows(long_ethanol, range(270, 390, 2))
+    g = anchored()
+    before_r2 = g_energy_r2(g, test)["potential"]
+    pretrain_embedding(g, train, 150, batch_size=32, lr=3e-3, anchor="trajectory", schedule="one_cycle", clip_norm=10.0)
+    after_r2 = g_energy_r2(g, test)["potential"]
+    # measured: R^2 0.04 -> 0.47 on frames it never saw (150 steps)
+    assert after_r2 > before_r2 + 0.3, (before_r2, after_r2)
 
 
 def test_pretraining_the_anchored_g_learns_the_potential_without_labels(long_ethanol):
