@@ -16,7 +16,9 @@ data's 0.5 fs step from the same start frames. Reported per row:
   ``T_standard_error_K``: the spread of the per-replica means over sqrt(replicas) (frames of one
   replica are correlated, replicas are not), what an NVT mean can be told from its target by;
 * ``pos_mse_100fs_A2``: position MSE against the reference MD 100 fs after the start (Å², over
-  the replicas still running then; NVE rows);
+  the replicas still running then; NVE rows); ``energy_change_100fs_meV_per_atom``: the mean
+  |E(100 fs) - E(0)| under MMFF94 over the same replicas (every variant still has all of them
+  then, so it compares rows whose replicas do not all finish);
 * ``ps_per_hour``: simulated ps per wall-clock hour summed over replicas, and its ratio to the
   MMFF94 MD (one numpy Verlet loop per replica, same cores) measured in the same run. A variant
   row's speed falls as replicas stop (smaller batches), so the "speed only" rows time a full
@@ -181,7 +183,8 @@ def learned_row(name: str, options: dict, run_dir: str, start: str, replicas: in
     from chemnoether.learned_md import read_frames, run_learned_md
 
     temperature = TEMPERATURE_K if options["ensemble"] == "nvt" else None
-    save_every = 20 if steps % 20 == 0 and steps >= 2000 else 1  # 100 fs at 5 fs is a saved frame
+    # every step up to 10 ps (the VDOS needs consecutive frames); longer runs keep one frame per 100 fs
+    save_every = 20 if steps % 20 == 0 and steps > 2000 else 1
     options = {"potential": "mmff", **options}
     result = run_learned_md(run_dir, start, steps, folder, replicas=replicas, temperature_K=temperature,
                             save_every=save_every, chunk_frames=100, resume=False, progress=False, **options)
@@ -258,6 +261,7 @@ def main(argv=None) -> int:
     parser.add_argument("--replicas", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/results/long_rollouts.json")
+    parser.add_argument("--only", default=None, metavar="TEXT", help="run only the variants whose name contains TEXT")
     args = parser.parse_args(argv)
     preset = {**PRESETS[args.preset], **{k: v for k, v in (("replicas", args.replicas), ("steps", args.steps)) if v}}
     replicas, steps = preset["replicas"], preset["steps"]
@@ -323,6 +327,8 @@ def main(argv=None) -> int:
         print(f"{label}: {row}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         for i, (name, options) in enumerate(VARIANTS.items()):
+            if args.only and args.only not in name:
+                continue
             try:
                 row, frames, finished, time_ps, n_atoms = learned_row(name, options, args.run_dir, start, replicas, steps, Path(scratch) / str(i))
             except Exception as err:  # a variant that fails is a row, not a crash
@@ -362,6 +368,9 @@ def main(argv=None) -> int:
                 alive = np.flatnonzero(frames["alive"][hit[0]])
                 error = ((frames["positions"][hit[0], alive] - reference_at_error_time[alive]) ** 2).mean(axis=(1, 2))
                 row.update(pos_mse_100fs_A2=float(error.mean()) if alive.size else float("nan"), mse_averaged_over=int(alive.size))
+                # every variant still has all its replicas at 100 fs: the one drift comparable across all rows
+                change = np.abs(total[hit[0], alive] - total[0, alive]) / n_atoms * 1000.0
+                row.update(energy_change_100fs_meV_per_atom=float(change.mean()) if alive.size else float("nan"))
             row["speed_vs_mmff_md"] = row["ps_per_hour"] / reference["ps_per_hour"]
             rows.append(row)
             print(f"{name}: {row}", flush=True)

@@ -45,8 +45,9 @@ def add_evaluate_parsers(subparsers) -> tuple[argparse.ArgumentParser, argparse.
                           help="score at most N windows of the split, evenly spread (default: all)")
     evaluate.add_argument("--tailor-g", choices=TEST_TIME_G_CHOICES, default=None,
                           help="also tailor the model at test time with this g: an oracle (energy: MMFF94 + kinetic), "
-                               "'learned' or 'anchored' (kinetic + learned potential; both pre-trained on the run's "
-                               "training windows), or 'learned_energy' (kinetic + the model's energy head)")
+                               "'learned' (pre-trained on the run's training windows), 'anchored' (kinetic + a potential learned "
+                               "without energy labels: RUN_DIR/anchored_g.pt of `chemnoether md fit-g`, else a quick fit), or "
+                               "'learned_energy' (kinetic + the model's energy head)")
     evaluate.add_argument("--tailor-steps", type=_positive_int, default=None, metavar="K",
                           help="inner steps of the test-time tailoring (default: the run's, else 1)")
     evaluate.add_argument("--tailor-lr", type=_positive_float, default=None, metavar="LR",
