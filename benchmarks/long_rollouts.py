@@ -223,9 +223,12 @@ def structure_row(reference_positions: np.ndarray, positions: np.ndarray, bonds)
 
 def plot_variants(curves: dict, stem: Path) -> None:
     """``<stem>_energy_temperature.png``, ``<stem>_bonds.png``, ``<stem>_vdos.png``."""
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
-    colour = {name: f"C{i % 10}" for i, name in enumerate(curves)}  # one colour per variant in every panel
+    # one colour per variant in every panel, 20 distinct ones (the default cycle repeats after 10)
+    palette = colormaps["tab20"].colors[0::2] + colormaps["tab20"].colors[1::2]
+    colour = {name: "black" if name == "reference" else palette[i % len(palette)] for i, name in enumerate(curves)}
     figure = Figure(figsize=(11, 4))
     axes = figure.subplots(1, 2)
     for name, curve in curves.items():
