@@ -356,7 +356,8 @@ def add_steps(reactions: pd.DataFrame, examples: pd.DataFrame, limit: int, withh
 
 
 def passed_decoys(examples: pd.DataFrame) -> pd.DataFrame:
-    """``examples`` without the decoys that the oracle refuses (a hard check failed).
+    """``examples`` without the decoys that the oracle refuses (a hard check failed): what the
+    learned score trains on with ``refused_decoys=False``.
 
     The combined score is 0 for those whatever the learned score says, and its calibration is fitted
     on what the oracle passes; trained on them too, the learned score spends itself on what
@@ -383,11 +384,11 @@ def main(argv: list[str] | None = None) -> None:
     reactions, info, examples = load_data(args.csv, args.cache, args.jobs)
     if config.steps:
         reactions, examples, info["steps"] = add_steps(reactions, examples, config.steps, kinds_named(config.holdout_kinds))
-    if not config.refused_decoys:
-        examples = passed_decoys(examples)
     table = MoleculeTable()
     start = time.perf_counter()
-    fit = example_set(reactions[reactions["split"] == "fit"], examples, table)
+    # only the gradient steps leave refused decoys out: model choice and calibration see every decoy,
+    # so the calibrated scores keep their meaning (a 1:1 prior over all decoy families)
+    fit = example_set(reactions[reactions["split"] == "fit"], examples if config.refused_decoys else passed_decoys(examples), table)
     val = example_set(reactions[reactions["split"] == "val"], examples, table)
     print(f"featurised {len(table)} molecules in {time.perf_counter() - start:.0f} s; "
           f"fit {len(fit.reactants)} reactions / {len(fit.family)} examples, val {len(val.reactants)} / {len(val.family)}")  # fmt: skip
