@@ -21,6 +21,10 @@ decoys that sanitise. Loss = weighted binary cross-entropy (per reaction the rea
 and its decoys 1 together, each family present an equal share) + ``rank_weight`` times the
 listwise cross-entropy of the real product among its decoys. The epoch with the best mean
 validation AUROC over D0-D4 is kept, then calibrated on val (``ReactionScorer.fit_calibration``).
+With ``--refused-decoys false`` the gradient steps see only the decoys that the oracle passes
+(``passed_decoys``): the learned part learns what conservation cannot check (which bonds changed,
+where), not charge or hydrogen bookkeeping; model choice and calibration still see every decoy.
+``--holdout-kinds`` withholds step kinds from training (``benchmarks/reaction_holdout.py``).
 
 Why a loop of its own rather than ``chemnoether.train.fit``: ``fit`` steps a dynamics model over
 windows of MD with a per-batch loss; here a batch is a set of reactions, each with its real
@@ -258,7 +262,6 @@ class TrainConfig:
     steps: int = 0  # fit substrates of the elementary-step data set (step_data.py) trained on too
     holdout_kinds: str = ""  # step kinds or groups withheld from training (step_data.kinds_named)
     refused_decoys: bool = True  # false: the learned score trains only on decoys the oracle passes
-    label_smoothing: float = 0.0  # BCE targets 1 - eps/2 and eps/2: no logit is pushed without bound
     seed: int = 0
     log_every: int = 20
 
@@ -280,7 +283,7 @@ def train(table: MoleculeTable, fit: ExampleSet, val: ExampleSet, config: TrainC
         order, losses = rng.permutation(len(fit.reactants)), []
         for s in range(0, len(order), config.batch_size):
             ex = np.concatenate([by_reaction[r] for r in order[s : s + config.batch_size] if r in by_reaction])
-            loss, bce = batch_loss(scorer, table, fit, ex, weights, config.rank_weight, config.label_smoothing)
+            loss, bce = batch_loss(scorer, table, fit, ex, weights, config.rank_weight)
             losses.append(loss.item())
             optimizer.zero_grad()
             loss.backward()
@@ -307,12 +310,11 @@ def train(table: MoleculeTable, fit: ExampleSet, val: ExampleSet, config: TrainC
 
 
 def batch_loss(scorer: ReactionScorer, table: MoleculeTable, data: ExampleSet, ex: np.ndarray, weights: np.ndarray,
-               rank_weight: float, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """(loss, its BCE part) of the examples ``ex`` of ``data`` (all candidates of some reactions);
-    the BCE targets smoothed towards 1/2 by ``label_smoothing``."""
+               rank_weight: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(loss, its BCE part) of the examples ``ex`` of ``data`` (all candidates of some reactions)."""
     logits = scorer.reaction_logits(table, [data.reactants[r] for r in data.reaction[ex]], [data.products[j] for j in ex])
     labels = data.label[ex]
-    y, w = torch.from_numpy(labels * (1 - label_smoothing) + label_smoothing / 2).float(), torch.from_numpy(weights[ex]).float()
+    y, w = torch.from_numpy(labels).float(), torch.from_numpy(weights[ex]).float()
     bce = (w * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")).sum() / w.sum()
     return bce + rank_weight * _listwise(logits, data.reaction[ex], labels), bce
 
@@ -379,8 +381,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = TrainConfig(**{k: getattr(args, k) for k in vars(TrainConfig())})
-    if not 0 <= config.label_smoothing < 1:
-        parser.error(f"--label-smoothing {config.label_smoothing} must lie in [0, 1)")
     reactions, info, examples = load_data(args.csv, args.cache, args.jobs)
     if config.steps:
         reactions, examples, info["steps"] = add_steps(reactions, examples, config.steps, kinds_named(config.holdout_kinds))
