@@ -6,6 +6,11 @@ Substrates are the distinct map-free molecules of the USPTO-50k file (reactants 
 (the templates and the small partners are shared: the test measures new molecules, not new kinds
 of step; the external synkit steps in ``benchmarks/reaction_steps.py`` measure the rest).
 ``step_examples`` turns steps and their decoys into the tables ``train_scorer`` trains on.
+
+``KIND_GROUPS`` sorts the step kinds into four mechanistic groups; ``kinds_named`` reads a list of
+kinds or groups and ``without_kinds`` withholds them, for the leave-kinds-out measurement
+(``benchmarks/reaction_holdout.py``): a kind never trained on stands for a kind the generator
+does not make.
 """
 
 from __future__ import annotations
@@ -15,14 +20,40 @@ import hashlib
 import pandas as pd
 from rdkit import Chem, rdBase
 
-from chemnoether.errors import ChemNoetherError
+from chemnoether.errors import ChemNoetherError, ConfigError
 from chemnoether.reactions.examples import labelled_example
 from chemnoether.reactions.parse import parse_reaction
 from chemnoether.reactions.reaction_g import reaction_sides
-from chemnoether.reactions.steps import Step, elementary_steps, step_decoys
+from chemnoether.reactions.steps import KINDS, Step, elementary_steps, step_decoys
 
 STEP_SALT = "chemnoether-steps-split/1:"
 MIN_ATOMS, MAX_ATOMS = 3, 30
+# every kind of ``steps.KINDS`` in exactly one group (tests/reactions/test_step_holdout.py checks it)
+KIND_GROUPS = {
+    "proton_transfer": ("protonation", "deprotonation", "alkoxide_protonation", "intramolecular_proton_transfer",
+                        "enolate_formation", "enol_formation"),
+    "addition": ("carbonyl_addition", "acyl_addition", "amine_acyl_addition", "aldol_addition", "nitration", "sn2"),
+    "elimination": ("collapse", "ionisation", "e1_deprotonation", "rearomatisation"),
+    "rearrangement": ("hydride_shift", "tautomerisation"),
+}  # fmt: skip
+
+
+def kinds_named(text: str) -> tuple[str, ...]:
+    """The step kinds of a comma-separated list of kinds and ``KIND_GROUPS`` names ('' -> none)."""
+    out = []
+    for name in filter(None, (n.strip() for n in text.split(","))):
+        if name in KIND_GROUPS:
+            out += KIND_GROUPS[name]
+        elif name in KINDS:
+            out.append(name)
+        else:
+            raise ConfigError(f"step kind {name!r} is neither a kind {KINDS} nor a group {tuple(KIND_GROUPS)}")
+    return tuple(dict.fromkeys(out))
+
+
+def without_kinds(steps: pd.DataFrame, kinds: tuple[str, ...]) -> pd.DataFrame:
+    """``steps`` (a ``step_table``) without the steps of ``kinds``."""
+    return steps[~steps["kind"].isin(kinds)]
 
 
 def substrate_split(smiles: str) -> str:

@@ -21,6 +21,10 @@ decoys that sanitise. Loss = weighted binary cross-entropy (per reaction the rea
 and its decoys 1 together, each family present an equal share) + ``rank_weight`` times the
 listwise cross-entropy of the real product among its decoys. The epoch with the best mean
 validation AUROC over D0-D4 is kept, then calibrated on val (``ReactionScorer.fit_calibration``).
+With ``--refused-decoys false`` the gradient steps see only the decoys that the oracle passes
+(``passed_decoys``): the learned part learns what conservation cannot check (which bonds changed,
+where), not charge or hydrogen bookkeeping; model choice and calibration still see every decoy.
+``--holdout-kinds`` withholds step kinds from training (``benchmarks/reaction_holdout.py``).
 
 Why a loop of its own rather than ``chemnoether.train.fit``: ``fit`` steps a dynamics model over
 windows of MD with a per-batch loss; here a batch is a set of reactions, each with its real
@@ -57,7 +61,7 @@ from chemnoether.reactions.reaction_g import MoleculeTable, reaction_sides
 from chemnoether.reactions.examples import labelled_example
 from chemnoether.reactions.parse import ReactionParseError, parse_reaction
 from chemnoether.reactions.scorer import ReactionScorer, save_scorer
-from chemnoether.reactions.step_data import step_examples, step_table, uspto_substrates
+from chemnoether.reactions.step_data import kinds_named, step_examples, step_table, uspto_substrates, without_kinds
 from chemnoether.reactions.templates import ReactionPool
 
 SPLIT_SALT = "chemnoether-uspto-split/1:"
@@ -256,6 +260,8 @@ class TrainConfig:
     weight_decay: float = 1e-5
     rank_weight: float = 0.5
     steps: int = 0  # fit substrates of the elementary-step data set (step_data.py) trained on too
+    holdout_kinds: str = ""  # step kinds or groups withheld from training (step_data.kinds_named)
+    refused_decoys: bool = True  # false: the learned score trains only on decoys the oracle passes
     seed: int = 0
     log_every: int = 20
 
@@ -334,19 +340,32 @@ def load_data(csv: Path, cache_dir: Path | None, jobs: int = 1, n: int = DECOYS_
     return reactions, info, examples
 
 
-def add_steps(reactions: pd.DataFrame, examples: pd.DataFrame, limit: int, log=print):
+def add_steps(reactions: pd.DataFrame, examples: pd.DataFrame, limit: int, withhold: tuple[str, ...] = (), log=print):
     """``reactions`` and ``examples`` with the elementary steps of ``limit`` fit substrates (and a
-    tenth as many val substrates) and their decoys appended; and what was added."""
+    seventh as many val substrates) and their decoys appended, the steps of kinds ``withhold``
+    left out; and what was added."""
     start = time.perf_counter()
     substrates = uspto_substrates(reactions["text"].tolist())
     steps = pd.concat([step_table(substrates, "fit", limit), step_table(substrates, "val", max(limit // 7, 1))])
+    steps = without_kinds(steps, withhold)
     step_reactions, step_rows = step_examples(steps)
     step_rows.index = step_rows.index + len(examples)  # keep example labels unique
-    info = {"substrates": int(steps["substrate"].nunique()), "steps": len(step_reactions),
+    info = {"substrates": int(steps["substrate"].nunique()), "steps": len(step_reactions), "withheld_kinds": list(withhold),
             "by_split": step_reactions["split"].value_counts().to_dict(), "decoys": int((step_rows["family"] != "real").sum())}  # fmt: skip
     log(f"elementary steps: {info} in {time.perf_counter() - start:.0f} s")
     step_rows["product"] = step_rows["product"].fillna("")
     return pd.concat([reactions, step_reactions], ignore_index=True), pd.concat([examples, step_rows]), info
+
+
+def passed_decoys(examples: pd.DataFrame) -> pd.DataFrame:
+    """``examples`` without the decoys that the oracle refuses (a hard check failed): what the
+    learned score trains on with ``refused_decoys=False``.
+
+    The combined score is 0 for those whatever the learned score says, and its calibration is fitted
+    on what the oracle passes; trained on them too, the learned score spends itself on what
+    conservation already checks (a charge or hydrogen count that does not add up) and learns to
+    distrust any unusual charge pattern, e.g. of a step kind it never saw."""
+    return examples[(examples["family"] == "real") | (examples["oracle_score"].astype(float) > 0)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -364,10 +383,12 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(**{k: getattr(args, k) for k in vars(TrainConfig())})
     reactions, info, examples = load_data(args.csv, args.cache, args.jobs)
     if config.steps:
-        reactions, examples, info["steps"] = add_steps(reactions, examples, config.steps)
+        reactions, examples, info["steps"] = add_steps(reactions, examples, config.steps, kinds_named(config.holdout_kinds))
     table = MoleculeTable()
     start = time.perf_counter()
-    fit = example_set(reactions[reactions["split"] == "fit"], examples, table)
+    # only the gradient steps leave refused decoys out: model choice and calibration see every decoy,
+    # so the calibrated scores keep their meaning (a 1:1 prior over all decoy families)
+    fit = example_set(reactions[reactions["split"] == "fit"], examples if config.refused_decoys else passed_decoys(examples), table)
     val = example_set(reactions[reactions["split"] == "val"], examples, table)
     print(f"featurised {len(table)} molecules in {time.perf_counter() - start:.0f} s; "
           f"fit {len(fit.reactants)} reactions / {len(fit.family)} examples, val {len(val.reactants)} / {len(val.family)}")  # fmt: skip
