@@ -18,8 +18,13 @@ from chemnoether.simulation.report import energy_report, format_report
 def _generate_command(args: argparse.Namespace) -> int:
     check_output_folder(args.output, "-o")
     start = time.perf_counter()
+    received = []  # the signal is also remembered: its exception can be lost inside a finaliser
     try:
-        trajectory = generate_md(args.molecule, args.steps, **_md_options(args))
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: (received.append(signum), signal.default_int_handler(signum, frame)))
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        trajectory = generate_md(args.molecule, args.steps, stop_requested=lambda: bool(received), **_md_options(args))
     except (KeyboardInterrupt, Terminated) as err:
         signum = signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM
         again = "" if not args.no_resume else " without --no-resume"
@@ -27,6 +32,9 @@ def _generate_command(args: argparse.Namespace) -> int:
             "md generate", signum,
             f"the complete chunks stay in {args.output}; run the same command again{again} to continue from the last one",
         )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     elapsed = time.perf_counter() - start
     print(format_report(energy_report(trajectory)))
     print(f"{trajectory.n_frames} frames in {elapsed:.1f} s; chunks and manifest in {args.output}")

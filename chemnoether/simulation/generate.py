@@ -11,6 +11,7 @@ where its last chunk ended, and an energy-conservation report (JSON, PNG) is wri
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 from ase.data import atomic_masses
@@ -119,6 +120,7 @@ def generate_md(
     progress: bool = True,
     equilibration_steps: int = 2000,
     max_energy_change_eV_per_atom: float = 1.0,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> Trajectory:
     """Run MD of ``molecule`` (a name from ``KNOWN_MOLECULES`` or a SMILES) for ``n_steps`` steps.
 
@@ -139,6 +141,8 @@ def generate_md(
     The run stops with ``SimulationError`` naming the step when the total energy moves more than
     ``max_energy_change_eV_per_atom`` per atom from frame 0 (or is not finite); chunks already
     written stay readable, and the frames of the unfinished chunk go to ``unstable_frames.npz``.
+    ``stop_requested``: asked between blocks of steps; when it says yes the run raises
+    ``KeyboardInterrupt`` there (the CLI passes "a Ctrl-C or SIGTERM arrived").
     """
     _check_options(n_steps, dt_fs, temperature_K, thermostat, friction_per_fs, potential, seed, save_every, explicit_hydrogens, chunk_frames, equilibration_steps, max_energy_change_eV_per_atom)
     name, smiles = resolve_molecule(molecule)
@@ -191,7 +195,7 @@ def generate_md(
             if done == 0:
                 buffer.append(state)  # frame 0: the equilibrated start
             try:
-                _fill(integrator, state, buffer, save_every, bar)
+                _fill(integrator, state, buffer, save_every, bar, stop_requested)
             except SimulationError as err:
                 raise _kept_frames_error(err, store, buffer, done, model, dt_fs * save_every, metadata) from err
             chunk = _chunk_trajectory(buffer, done, model, dt_fs * save_every, metadata)
@@ -317,9 +321,13 @@ def _resumed_state(last_chunk: Trajectory, resume_state: dict, rng) -> tuple[MDS
     return state, float(resume_state["reference_total_energy_eV"])
 
 
-def _fill(integrator, state: MDState, buffer: FrameBuffer, save_every: int, bar) -> None:
+def _fill(integrator, state: MDState, buffer: FrameBuffer, save_every: int, bar, stop_requested=None) -> None:
     block_frames = max(1, _PROGRESS_BLOCK_STEPS // save_every)
     while buffer.count < buffer.capacity:
+        if stop_requested is not None and stop_requested():
+            # a Ctrl-C whose KeyboardInterrupt was swallowed (raised inside a finaliser, where
+            # Python only prints it) still stops the run here, between blocks
+            raise KeyboardInterrupt("stop requested")
         n_frames = min(block_frames, buffer.capacity - buffer.count)
         integrator.run(state, n_frames * save_every, save_every=save_every, frames=buffer)
         bar.update(n_frames * save_every)
