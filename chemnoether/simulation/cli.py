@@ -19,8 +19,13 @@ def _generate_command(args: argparse.Namespace) -> int:
     check_output_folder(args.output, "-o")
     start = time.perf_counter()
     received = []  # the signal is also remembered: its exception can be lost inside a finaliser
+
+    def on_ctrl_c(signum, frame):
+        received.append(signum)
+        signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as without this handler
+
     try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: (received.append(signum), signal.default_int_handler(signum, frame)))
+        previous = signal.signal(signal.SIGINT, on_ctrl_c)
     except ValueError:  # not the main thread: leave signals alone
         previous = None
     try:
